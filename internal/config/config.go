@@ -1,0 +1,264 @@
+// Package config loads Runnel's settings, each layer overriding the one
+// before: built-in defaults, a config file (TOML or YAML), RUNNEL_*
+// environment variables, then command-line flags.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/parsers/toml/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/posflag"
+	"github.com/knadh/koanf/v2"
+	"github.com/spf13/pflag"
+)
+
+// EnvPrefix starts every environment variable Runnel reads. A double
+// underscore separates sections: RUNNEL_CONTROLLER__ALLOWED_RESTARTS.
+const EnvPrefix = "RUNNEL_"
+
+// Config is every setting of a Runnel process.
+type Config struct {
+	HTTPAddr    string `koanf:"http_addr"`    // API and console listen address; port 0 picks one
+	DataDir     string `koanf:"data_dir"`     // where the SQLite store and checkpoints live
+	DatabaseURL string `koanf:"database_url"` // sqlite://PATH or postgres://…; default under DataDir
+	LogLevel    string `koanf:"log_level"`    // debug, info, warn, error
+	LogFormat   string `koanf:"log_format"`   // text or json
+
+	API        API        `koanf:"api"`
+	Org        Org        `koanf:"org"`
+	Controller Controller `koanf:"controller"`
+}
+
+// API settings.
+type API struct {
+	MaxBodyBytes              int64         `koanf:"max_body_bytes"`
+	DefaultCheckpointInterval time.Duration `koanf:"default_checkpoint_interval"`
+	PreviewTTL                time.Duration `koanf:"preview_ttl"`
+	SSEKeepAlive              time.Duration `koanf:"sse_keep_alive"`
+	ShutdownTimeout           time.Duration `koanf:"shutdown_timeout"`
+}
+
+// Org holds the limits of the (single, for now) organisation.
+type Org struct {
+	MaxRunningJobs int `koanf:"max_running_jobs"` // 0: unlimited
+}
+
+// Controller settings.
+type Controller struct {
+	PollInterval     time.Duration `koanf:"poll_interval"`
+	PreviewRetention time.Duration `koanf:"preview_retention"`
+	AllowedRestarts  int           `koanf:"allowed_restarts"`
+	InitialBackoff   time.Duration `koanf:"initial_backoff"`
+	MaxBackoff       time.Duration `koanf:"max_backoff"`
+	HealthyDuration  time.Duration `koanf:"healthy_duration"`
+	StopTimeout      time.Duration `koanf:"stop_timeout"`
+}
+
+// Defaults returns the built-in settings: those of Arroyo, except that the
+// API binds to loopback unless told otherwise.
+func Defaults() Config {
+	return Config{
+		HTTPAddr:  "127.0.0.1:5115",
+		DataDir:   defaultDataDir(),
+		LogLevel:  "info",
+		LogFormat: "text",
+		API: API{
+			MaxBodyBytes:              1 << 20,
+			DefaultCheckpointInterval: 10 * time.Second,
+			PreviewTTL:                60 * time.Second,
+			SSEKeepAlive:              15 * time.Second,
+			ShutdownTimeout:           30 * time.Second,
+		},
+		Controller: Controller{
+			PollInterval:     500 * time.Millisecond,
+			PreviewRetention: time.Hour,
+			AllowedRestarts:  20,
+			InitialBackoff:   500 * time.Millisecond,
+			MaxBackoff:       time.Minute,
+			HealthyDuration:  2 * time.Minute,
+			StopTimeout:      60 * time.Second,
+		},
+	}
+}
+
+func defaultDataDir() string {
+	if dir, err := os.UserHomeDir(); err == nil && dir != "" {
+		return filepath.Join(dir, ".runnel")
+	}
+	return filepath.Join(os.TempDir(), "runnel")
+}
+
+// flagKeys maps command-line flags to config keys.
+var flagKeys = map[string]string{
+	"http-addr":        "http_addr",
+	"data-dir":         "data_dir",
+	"database-url":     "database_url",
+	"log-level":        "log_level",
+	"log-format":       "log_format",
+	"max-running-jobs": "org.max_running_jobs",
+	"preview-ttl":      "api.preview_ttl",
+}
+
+// RegisterFlags adds the flags Load understands to fs; their defaults are
+// only shown in help, Load never takes a flag the user didn't set.
+func RegisterFlags(fs *pflag.FlagSet) {
+	d := Defaults()
+	fs.String("config", "", "config file (TOML or YAML)")
+	fs.String("http-addr", d.HTTPAddr, "address for the API and web console (port 0 picks a free port)")
+	fs.String("data-dir", d.DataDir, "directory for the embedded store and checkpoints")
+	fs.String("database-url", "", "metadata store: sqlite://PATH or postgres://… (default sqlite under --data-dir)")
+	fs.String("log-level", d.LogLevel, "log level: debug, info, warn, error")
+	fs.String("log-format", d.LogFormat, "log format: text or json")
+	fs.Int("max-running-jobs", 0, "maximum concurrently running jobs per organisation (0: unlimited)")
+	fs.Duration("preview-ttl", d.API.PreviewTTL, "how long a preview pipeline runs before it is stopped")
+}
+
+// Load builds the configuration from defaults, the file named by the
+// --config flag (or RUNNEL_CONFIG), the environment and the flags in fs
+// that were set. environ is os.Environ() in production.
+func Load(fs *pflag.FlagSet, environ []string) (Config, error) {
+	k := koanf.New(".")
+	if err := k.Load(confmap.Provider(toMap(Defaults()), "."), nil); err != nil {
+		return Config{}, fmt.Errorf("loading defaults: %w", err)
+	}
+
+	path := lookupEnv(environ, EnvPrefix+"CONFIG")
+	if fs != nil {
+		if f := fs.Lookup("config"); f != nil && f.Changed {
+			path = f.Value.String()
+		}
+	}
+	if path != "" {
+		parser, err := parserFor(path)
+		if err != nil {
+			return Config{}, err
+		}
+		if err := k.Load(file.Provider(path), parser); err != nil {
+			return Config{}, fmt.Errorf("reading config file %s: %w", path, err)
+		}
+	}
+
+	envMap := make(map[string]any)
+	for _, kv := range environ {
+		name, val, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) || name == EnvPrefix+"CONFIG" {
+			continue
+		}
+		key := strings.ToLower(strings.TrimPrefix(name, EnvPrefix))
+		envMap[strings.ReplaceAll(key, "__", ".")] = val
+	}
+	if err := k.Load(confmap.Provider(envMap, "."), nil); err != nil {
+		return Config{}, fmt.Errorf("reading environment: %w", err)
+	}
+
+	if fs != nil {
+		err := k.Load(posflag.ProviderWithFlag(fs, ".", k, func(f *pflag.Flag) (string, any) {
+			key, ok := flagKeys[f.Name]
+			if !ok || !f.Changed {
+				return "", nil
+			}
+			return key, posflag.FlagVal(fs, f)
+		}), nil)
+		if err != nil {
+			return Config{}, fmt.Errorf("reading flags: %w", err)
+		}
+	}
+
+	var c Config
+	if err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
+		return Config{}, fmt.Errorf("invalid configuration: %w", err)
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "runnel.db")
+	}
+	return c, c.Validate()
+}
+
+// Validate rejects settings no process could run with.
+func (c Config) Validate() error {
+	var errs []error
+	if c.HTTPAddr == "" {
+		errs = append(errs, errors.New("http_addr must be set"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir must be set"))
+	}
+	if !strings.HasPrefix(c.DatabaseURL, "sqlite://") && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		errs = append(errs, fmt.Errorf("database_url %q: expected sqlite://PATH or postgres://…", c.DatabaseURL))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level %q: expected debug, info, warn or error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log_format %q: expected text or json", c.LogFormat))
+	}
+	if c.Org.MaxRunningJobs < 0 {
+		errs = append(errs, errors.New("org.max_running_jobs must not be negative"))
+	}
+	if c.API.MaxBodyBytes <= 0 {
+		errs = append(errs, errors.New("api.max_body_bytes must be positive"))
+	}
+	if c.API.PreviewTTL <= 0 {
+		errs = append(errs, errors.New("api.preview_ttl must be positive"))
+	}
+	if c.API.DefaultCheckpointInterval < time.Second || c.API.DefaultCheckpointInterval > 24*time.Hour {
+		errs = append(errs, errors.New("api.default_checkpoint_interval must be between 1s and 24h"))
+	}
+	return errors.Join(errs...)
+}
+
+func parserFor(path string) (koanf.Parser, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".toml":
+		return toml.Parser(), nil
+	case ".yaml", ".yml":
+		return yaml.Parser(), nil
+	}
+	return nil, fmt.Errorf("config file %s: unknown format, expected .toml, .yaml or .yml", path)
+}
+
+func lookupEnv(environ []string, name string) string {
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v
+		}
+	}
+	return ""
+}
+
+// toMap flattens the defaults into koanf keys so that later layers merge
+// into them field by field.
+func toMap(c Config) map[string]any {
+	return map[string]any{
+		"http_addr":                       c.HTTPAddr,
+		"data_dir":                        c.DataDir,
+		"database_url":                    c.DatabaseURL,
+		"log_level":                       c.LogLevel,
+		"log_format":                      c.LogFormat,
+		"api.max_body_bytes":              c.API.MaxBodyBytes,
+		"api.default_checkpoint_interval": c.API.DefaultCheckpointInterval.String(),
+		"api.preview_ttl":                 c.API.PreviewTTL.String(),
+		"api.sse_keep_alive":              c.API.SSEKeepAlive.String(),
+		"api.shutdown_timeout":            c.API.ShutdownTimeout.String(),
+		"org.max_running_jobs":            c.Org.MaxRunningJobs,
+		"controller.poll_interval":        c.Controller.PollInterval.String(),
+		"controller.preview_retention":    c.Controller.PreviewRetention.String(),
+		"controller.allowed_restarts":     c.Controller.AllowedRestarts,
+		"controller.initial_backoff":      c.Controller.InitialBackoff.String(),
+		"controller.max_backoff":          c.Controller.MaxBackoff.String(),
+		"controller.healthy_duration":     c.Controller.HealthyDuration.String(),
+		"controller.stop_timeout":         c.Controller.StopTimeout.String(),
+	}
+}
