@@ -149,7 +149,7 @@ func (s *server) createPipeline(w http.ResponseWriter, r *http.Request) error {
 			return errBadRequest("Checkpoint_interval_micros must be between 1 second and 1 day.")
 		}
 	}
-	p, err := s.newPipeline(req.Name, req.Query, udfs, parallelism, graph, interval, 0)
+	p, err := s.newPipeline(s.now(), req.Name, req.Query, udfs, parallelism, graph, interval, 0)
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func (s *server) createPreview(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := s.now()
 	name := "preview_" + strconv.FormatInt(now.UnixMilli(), 10)
-	p, err := s.newPipeline(name, req.Query, udfs, 1, graph, previewCheckpointInterval, s.cfg.PreviewTTL)
+	p, err := s.newPipeline(now, name, req.Query, udfs, 1, graph, previewCheckpointInterval, s.cfg.PreviewTTL)
 	if err != nil {
 		return err
 	}
@@ -184,12 +184,11 @@ func (s *server) createPreview(w http.ResponseWriter, r *http.Request) error {
 	return s.insertAndRespond(w, r, p)
 }
 
-func (s *server) newPipeline(name, query string, udfs []store.UDF, parallelism int, graph engine.GraphView, interval, ttl time.Duration) (store.Pipeline, error) {
+func (s *server) newPipeline(now time.Time, name, query string, udfs []store.UDF, parallelism int, graph engine.GraphView, interval, ttl time.Duration) (store.Pipeline, error) {
 	graphJSON, err := marshalGraph(graph)
 	if err != nil {
 		return store.Pipeline{}, err
 	}
-	now := s.now()
 	pid := store.NewID("pl")
 	return store.Pipeline{
 		OrgID:       store.DefaultOrg,
