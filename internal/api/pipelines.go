@@ -268,7 +268,7 @@ func (s *server) validateQuery(w http.ResponseWriter, r *http.Request) error {
 		}
 		res := QueryValidationResult{Errors: make([]SQLDiagnostic, 0, len(pe.Diagnostics))}
 		for _, d := range pe.Diagnostics {
-			res.Errors = append(res.Errors, SQLDiagnostic{Message: d.Message, Span: d.Span})
+			res.Errors = append(res.Errors, SQLDiagnostic(d))
 		}
 		if len(res.Errors) == 0 {
 			res.Errors = append(res.Errors, SQLDiagnostic{Message: pe.Error()})
