@@ -1,0 +1,10 @@
+// Package all registers every built-in connector; import it for its side
+// effect.
+package all
+
+import (
+	// Built-in connectors register themselves in their init.
+	_ "github.com/runnel-dev/runnel/internal/connectors/blackhole"
+	_ "github.com/runnel-dev/runnel/internal/connectors/impulse"
+	_ "github.com/runnel-dev/runnel/internal/connectors/preview"
+)

@@ -1,0 +1,226 @@
+// Package impulse is a source that generates a counter at a steady rate,
+// for demos, tests and benchmarks.
+package impulse
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/runnel-dev/runnel/internal/connectors"
+	"github.com/runnel-dev/runnel/internal/engine"
+	"github.com/runnel-dev/runnel/internal/engine/expr"
+)
+
+func init() { connectors.Register(Connector{}) }
+
+// MaxBatchRows caps the rows of one emitted batch.
+const MaxBatchRows = 512
+
+// Config is the impulse table's options.
+type Config struct {
+	// EventRate is events per second for the whole source, split evenly
+	// across subtasks; 0 means as fast as possible.
+	EventRate float64
+	// MessageCount bounds the total number of events; nil is unbounded.
+	MessageCount *int64
+}
+
+// ParseConfig reads the options event_rate and message_count.
+func ParseConfig(o *connectors.Options) (Config, error) {
+	var c Config
+	rate, _, err := o.Float("event_rate")
+	if err != nil {
+		return c, err
+	}
+	if rate < 0 {
+		return c, &connectors.OptionError{Key: "event_rate", Msg: "option 'event_rate' must not be negative"}
+	}
+	c.EventRate = rate
+	n, ok, err := o.Int("message_count")
+	if err != nil {
+		return c, err
+	}
+	if ok {
+		if n < 0 {
+			return c, &connectors.OptionError{Key: "message_count", Msg: "option 'message_count' must not be negative"}
+		}
+		c.MessageCount = &n
+	}
+	return c, nil
+}
+
+// Columns is the fixed schema of an impulse table.
+var Columns = []connectors.Column{
+	{Name: "counter", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "subtask_index", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "timestamp", Type: expr.Timestamp},
+}
+
+// Connector is the impulse connector.
+type Connector struct{}
+
+// Descriptor implements connectors.Connector.
+func (Connector) Descriptor() connectors.Descriptor {
+	return connectors.Descriptor{
+		ID:          "impulse",
+		Name:        "Impulse",
+		Icon:        icon,
+		Description: "Periodic demo source",
+		TableConfig: tableConfig,
+		Enabled:     true,
+		Source:      true,
+	}
+}
+
+// NewTable implements connectors.Connector.
+func (Connector) NewTable(spec connectors.TableSpec) (*connectors.Table, error) {
+	if len(spec.Columns) > 0 {
+		return nil, fmt.Errorf("impulse tables have a fixed schema (counter, subtask_index, timestamp); remove the column list")
+	}
+	cfg, err := ParseConfig(spec.Options)
+	if err != nil {
+		return nil, err
+	}
+	desc := "impulse (as fast as possible"
+	if cfg.EventRate > 0 {
+		desc = fmt.Sprintf("impulse (%g events/s", cfg.EventRate)
+	}
+	if cfg.MessageCount != nil {
+		desc += fmt.Sprintf(", %d messages", *cfg.MessageCount)
+	}
+	desc += ")"
+	schema := connectors.SchemaOf(Columns)
+	return &connectors.Table{
+		Columns:     Columns,
+		Description: desc,
+		NewSource: func(info engine.TaskInfo) (engine.Source, error) {
+			return NewSource(cfg, schema, info.Subtask, info.Parallelism), nil
+		},
+	}, nil
+}
+
+// Source is one subtask of an impulse. Subtask s of p emits the counters
+// s, s+p, s+2p, ... so that the whole source emits each counter below
+// MessageCount exactly once.
+type Source struct {
+	cfg      Config
+	schema   *arrow.Schema
+	subtask  int
+	par      int
+	now      func() time.Time
+	maxBatch int
+}
+
+// NewSource makes the source of one subtask.
+func NewSource(cfg Config, schema *arrow.Schema, subtask, parallelism int) *Source {
+	return &Source{cfg: cfg, schema: schema, subtask: subtask, par: max(parallelism, 1), now: time.Now, maxBatch: MaxBatchRows}
+}
+
+// count is how many events this subtask emits in total, or -1.
+func (s *Source) count() int64 {
+	if s.cfg.MessageCount == nil {
+		return -1
+	}
+	total, par, sub := *s.cfg.MessageCount, int64(s.par), int64(s.subtask)
+	if total <= sub {
+		return 0
+	}
+	return (total-sub-1)/par + 1
+}
+
+// Run implements engine.Source.
+func (s *Source) Run(ctx context.Context, stop <-chan struct{}, out engine.Collector) error {
+	limit := s.count()
+	rate := s.cfg.EventRate / float64(s.par) // per subtask
+	mem := memory.DefaultAllocator
+	counters := array.NewInt64Builder(mem)
+	subtasks := array.NewInt64Builder(mem)
+	stamps := array.NewTimestampBuilder(mem, expr.Timestamp)
+	defer counters.Release()
+	defer subtasks.Release()
+	defer stamps.Release()
+
+	start := s.now()
+	var emitted int64
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for limit < 0 || emitted < limit {
+		select {
+		case <-stop:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		n := int64(s.maxBatch)
+		if limit >= 0 {
+			n = min(n, limit-emitted)
+		}
+		now := s.now()
+		if rate > 0 {
+			// Emit what is due by now; if nothing is, sleep until the next
+			// event is due. At low rates this yields one-row batches, which
+			// keeps latency low.
+			due := int64(now.Sub(start).Seconds()*rate) + 1 - emitted
+			if due <= 0 {
+				next := start.Add(time.Duration(float64(emitted) / rate * float64(time.Second)))
+				wait := next.Sub(now)
+				if timer == nil {
+					timer = time.NewTimer(wait)
+				} else {
+					timer.Reset(wait)
+				}
+				select {
+				case <-stop:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-timer.C:
+				}
+				continue
+			}
+			n = min(n, due)
+		}
+		for i := int64(0); i < n; i++ {
+			seq := emitted + i
+			counters.Append(seq*int64(s.par) + int64(s.subtask))
+			subtasks.Append(int64(s.subtask))
+			ts := now
+			if rate > 0 {
+				ts = start.Add(time.Duration(float64(seq) / rate * float64(time.Second)))
+			}
+			stamps.Append(arrow.Timestamp(ts.UnixMicro()))
+		}
+		cols := []arrow.Array{counters.NewArray(), subtasks.NewArray(), stamps.NewArray()}
+		// The event-time column shares the timestamp column's buffers.
+		cols = append(cols, cols[2])
+		cols[2].Retain()
+		b := array.NewRecordBatch(s.schema, cols, n)
+		for _, c := range cols {
+			c.Release()
+		}
+		err := out.Collect(ctx, b)
+		b.Release()
+		if err != nil {
+			return err
+		}
+		emitted += n
+	}
+	return nil
+}
+
+const tableConfig = `{"type":"object","title":"ImpulseTable","properties":{` +
+	`"event_rate":{"type":"number","title":"event rate","description":"Events per second for the whole source; 0 is as fast as possible","minimum":0},` +
+	`"message_count":{"type":"integer","title":"message count","description":"Number of events to generate; unbounded if absent","minimum":0}},` +
+	`"required":[]}`
+
+const icon = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2"><polyline points="2 12 6 12 9 4 15 20 18 12 22 12"/></svg>`

@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/scalar"
+
+	"github.com/runnel-dev/runnel/internal/engine/expr"
+)
+
+// TimestampField is the hidden column that carries every row's event time
+// (microseconds, UTC) through the dataflow. Sources add it; sinks drop it.
+const TimestampField = "_timestamp"
+
+// Stateless operators keep nothing between batches, so they need no Finish
+// or Close work.
+type stateless struct{}
+
+func (stateless) Finish(context.Context, Collector) error { return nil }
+
+// NewFilter returns the constructor of an operator that keeps the rows for
+// which pred is true (NULL counts as false).
+func NewFilter(pred expr.Expr) func(TaskInfo) (Operator, error) {
+	return func(TaskInfo) (Operator, error) { return &filter{pred: pred}, nil }
+}
+
+type filter struct {
+	stateless
+	pred expr.Expr
+}
+
+func (f *filter) Process(ctx context.Context, b arrow.RecordBatch, out Collector) error {
+	d, err := f.pred.Eval(ctx, b)
+	if err != nil {
+		return err
+	}
+	defer d.Release()
+	switch v := d.(type) {
+	case *compute.ScalarDatum:
+		if bv, ok := v.Value.(*scalar.Boolean); ok && bv.Valid && bv.Value {
+			return out.Collect(ctx, b)
+		}
+		return nil
+	case *compute.ArrayDatum:
+		mask := v.MakeArray()
+		defer mask.Release()
+		kept, err := compute.FilterRecordBatch(ctx, b, mask, compute.DefaultFilterOptions())
+		if err != nil {
+			return fmt.Errorf("filter: %w", err)
+		}
+		defer kept.Release()
+		if kept.NumRows() == 0 {
+			return nil
+		}
+		return out.Collect(ctx, kept)
+	}
+	return fmt.Errorf("filter: predicate gave a %s", d.Kind())
+}
+
+// NewProject returns the constructor of an operator that computes one
+// output column per expression.
+func NewProject(schema *arrow.Schema, exprs []expr.Expr) func(TaskInfo) (Operator, error) {
+	return func(TaskInfo) (Operator, error) {
+		if schema.NumFields() != len(exprs) {
+			return nil, fmt.Errorf("project: %d expressions for %d fields", len(exprs), schema.NumFields())
+		}
+		return &project{schema: schema, exprs: exprs}, nil
+	}
+}
+
+type project struct {
+	stateless
+	schema *arrow.Schema
+	exprs  []expr.Expr
+}
+
+func (p *project) Process(ctx context.Context, b arrow.RecordBatch, out Collector) error {
+	n := int(b.NumRows())
+	cols := make([]arrow.Array, 0, len(p.exprs))
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	for _, e := range p.exprs {
+		d, err := e.Eval(ctx, b)
+		if err != nil {
+			return err
+		}
+		a, err := expr.ToArray(d, n)
+		d.Release()
+		if err != nil {
+			return err
+		}
+		cols = append(cols, a)
+	}
+	rb := array.NewRecordBatch(p.schema, cols, int64(n))
+	defer rb.Release()
+	return out.Collect(ctx, rb)
+}

@@ -1,0 +1,540 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/runnel-dev/runnel/internal/metrics"
+)
+
+// DefaultQueueSize is the capacity, in batches, of a subtask's input queue.
+// With batches of at most a few thousand rows it bounds the memory held in
+// flight per subtask while leaving room to absorb jitter.
+const DefaultQueueSize = 16
+
+// Local runs every subtask of a program as a goroutine of this process.
+// The zero value is ready to use.
+type Local struct {
+	// QueueSize is the capacity of each subtask's input queue, in batches
+	// (default DefaultQueueSize).
+	QueueSize int
+	// NewTransport makes the transport of one execution (default: bounded
+	// in-process channels).
+	NewTransport func() Transport
+}
+
+// NewRunner returns a Runner that runs programs in this process.
+func NewRunner() *Local { return &Local{} }
+
+var _ Runner = (*Local)(nil)
+
+// Start builds one instance of every operator for every subtask and starts
+// them. Errors building operators are returned here, before anything runs.
+func (l *Local) Start(ctx context.Context, p *Program, opts RunOptions) (Execution, error) {
+	if p == nil {
+		return nil, errors.New("nil program")
+	}
+	if err := p.validate(); err != nil {
+		return nil, fmt.Errorf("invalid program: %w", err)
+	}
+	queue := l.QueueSize
+	if queue <= 0 {
+		queue = DefaultQueueSize
+	}
+	tr := Transport(nil)
+	if l.NewTransport != nil {
+		tr = l.NewTransport()
+	} else {
+		tr = newLocalTransport()
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger = logger.With("job_id", opts.JobID, "run_id", opts.RunID)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	x := &execution{
+		cancel: cancel,
+		stopCh: make(chan struct{}),
+		done:   make(chan struct{}),
+		logger: logger,
+		start:  time.Now(),
+	}
+	started := false
+	defer func() {
+		if !started {
+			cancel()
+			for _, t := range x.tasks {
+				t.close()
+			}
+		}
+	}()
+
+	// Inputs first, so that every outbox has somewhere to point.
+	expected := map[TaskAddr]int{}
+	for _, e := range p.Edges {
+		src, dst := p.Node(e.Src), p.Node(e.Dest)
+		for s := 0; s < dst.Parallelism; s++ {
+			if e.Type == Forward && src.Parallelism == dst.Parallelism {
+				expected[TaskAddr{dst.ID, s}]++
+			} else {
+				expected[TaskAddr{dst.ID, s}] += src.Parallelism
+			}
+		}
+	}
+	inboxes := map[TaskAddr]Inbox{}
+	for _, n := range p.Nodes {
+		if n.IsSource() {
+			continue
+		}
+		for s := 0; s < n.Parallelism; s++ {
+			addr := TaskAddr{n.ID, s}
+			in, err := tr.Inbox(addr, queue)
+			if err != nil {
+				return nil, fmt.Errorf("create inbox: %w", err)
+			}
+			inboxes[addr] = in
+		}
+	}
+
+	for _, n := range p.Nodes {
+		for s := 0; s < n.Parallelism; s++ {
+			t := &task{
+				node:     n,
+				subtask:  s,
+				inbox:    inboxes[TaskAddr{n.ID, s}],
+				expected: expected[TaskAddr{n.ID, s}],
+				x:        x,
+			}
+			for _, e := range p.Edges {
+				if e.Src != n.ID {
+					continue
+				}
+				dst := p.Node(e.Dest)
+				var out edgeOut
+				if e.Type == Forward && dst.Parallelism == n.Parallelism {
+					ob, err := tr.Outbox(TaskAddr{dst.ID, s})
+					if err != nil {
+						return nil, fmt.Errorf("connect %d -> %d: %w", n.ID, dst.ID, err)
+					}
+					out.boxes = []Outbox{ob}
+				} else {
+					for d := 0; d < dst.Parallelism; d++ {
+						ob, err := tr.Outbox(TaskAddr{dst.ID, d})
+						if err != nil {
+							return nil, fmt.Errorf("connect %d -> %d: %w", n.ID, dst.ID, err)
+						}
+						out.boxes = append(out.boxes, ob)
+					}
+					// Start each sender at a different subtask so that
+					// small streams spread out too.
+					out.next = s
+				}
+				t.outs = append(t.outs, out)
+			}
+			x.tasks = append(x.tasks, t)
+			if err := t.build(opts, logger); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	x.prev = make([]bpSample, len(x.tasks))
+	for i := range x.prev {
+		x.prev[i].at = x.start
+	}
+	x.wg.Add(len(x.tasks))
+	for _, t := range x.tasks {
+		go t.run(runCtx)
+	}
+	go func() {
+		x.wg.Wait()
+		for _, in := range inboxes {
+			drain(in)
+		}
+		cancel()
+		close(x.done)
+	}()
+	started = true
+	logger.Info("execution started", "nodes", len(p.Nodes), "tasks", len(x.tasks))
+	return x, nil
+}
+
+type execution struct {
+	cancel context.CancelFunc
+	stopCh chan struct{}
+	done   chan struct{}
+	wg     sync.WaitGroup
+	logger *slog.Logger
+	start  time.Time
+	tasks  []*task
+
+	stopOnce  sync.Once
+	immediate atomic.Bool
+	stopping  atomic.Bool
+
+	mu  sync.Mutex
+	err error
+
+	bpMu sync.Mutex
+	prev []bpSample
+}
+
+type bpSample struct {
+	at      time.Time
+	blocked int64
+}
+
+func (x *execution) Done() <-chan struct{} { return x.done }
+
+func (x *execution) Err() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.err
+}
+
+func (x *execution) Finished() bool {
+	select {
+	case <-x.done:
+	default:
+		return false
+	}
+	if x.Err() != nil || x.immediate.Load() {
+		return false
+	}
+	for _, t := range x.tasks {
+		if t.node.IsSource() && !t.exhausted.Load() {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *execution) Stop(mode StopMode) {
+	x.stopping.Store(true)
+	x.stopOnce.Do(func() { close(x.stopCh) })
+	if mode == StopImmediate {
+		x.immediate.Store(true)
+		x.cancel()
+	}
+}
+
+func (x *execution) Tasks() int { return len(x.tasks) }
+
+func (x *execution) Metrics() []metrics.TaskCounters {
+	now := time.Now()
+	x.bpMu.Lock()
+	defer x.bpMu.Unlock()
+	out := make([]metrics.TaskCounters, len(x.tasks))
+	for i, t := range x.tasks {
+		blocked := t.blockedNanos.Load()
+		if since := t.blockedSince.Load(); since != 0 {
+			blocked += now.UnixNano() - since
+		}
+		bp := 0.0
+		if dt := now.Sub(x.prev[i].at); dt > 0 {
+			bp = float64(blocked-x.prev[i].blocked) / float64(dt)
+		}
+		bp = min(max(bp, 0), 1)
+		x.prev[i] = bpSample{at: now, blocked: blocked}
+		c := metrics.TaskCounters{
+			NodeID:       t.node.ID,
+			OperatorID:   t.node.OperatorID(),
+			Subtask:      t.subtask,
+			MessagesRecv: t.rowsRecv.Load(),
+			MessagesSent: t.rowsSent.Load(),
+			BytesRecv:    t.bytesRecv.Load(),
+			BytesSent:    t.bytesSent.Load(),
+			Backpressure: bp,
+		}
+		if t.inbox != nil {
+			c.QueueSize = int64(t.inbox.Cap())
+			c.QueueRem = int64(t.inbox.Cap() - t.inbox.Len())
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// fail records the first real failure and cancels everything. Errors seen
+// after cancellation are its consequences and are dropped.
+func (x *execution) fail(ctx context.Context, err error) {
+	x.mu.Lock()
+	if ctx.Err() == nil && x.err == nil {
+		x.err = err
+	}
+	x.mu.Unlock()
+	x.cancel()
+}
+
+type edgeOut struct {
+	boxes []Outbox
+	next  int
+}
+
+// task is one subtask: a chain of operator instances fed by an inbox (or
+// by a source) and feeding the outboxes of its outgoing edges.
+// Its counters follow the chain's boundary: received is what enters the
+// chain (from the inbox, or from its source), sent is what leaves it (to
+// the outgoing edges, or into its sink).
+type task struct {
+	node     *Node
+	subtask  int
+	inbox    Inbox
+	expected int // end-of-stream signals to wait for
+	outs     []edgeOut
+	x        *execution
+	logger   *slog.Logger
+
+	source Source
+	ops    []Operator // operators after the source (all of them if none)
+	opIdx  []int      // chain index of each op
+	links  []Collector
+	cur    int // chain index running now, for errors and panics
+
+	exhausted    atomic.Bool
+	rowsRecv     atomic.Int64
+	bytesRecv    atomic.Int64
+	rowsSent     atomic.Int64
+	bytesSent    atomic.Int64
+	blockedNanos atomic.Int64
+	blockedSince atomic.Int64
+}
+
+func (t *task) build(opts RunOptions, logger *slog.Logger) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &TaskError{OperatorID: t.node.Chain[t.cur].ID, Subtask: t.subtask, Err: fmt.Errorf("panic building operator: %v", r)}
+		}
+	}()
+	t.logger = logger.With("node_id", t.node.ID, "subtask", t.subtask)
+	for i, spec := range t.node.Chain {
+		t.cur = i
+		info := TaskInfo{
+			JobID:       opts.JobID,
+			RunID:       opts.RunID,
+			NodeID:      t.node.ID,
+			OperatorID:  spec.ID,
+			Subtask:     t.subtask,
+			Parallelism: t.node.Parallelism,
+			Output:      opts.Output,
+			Logger:      t.logger.With("operator_id", spec.ID),
+		}
+		if spec.Kind == KindSource {
+			src, err := spec.NewSource(info)
+			if err != nil {
+				return &TaskError{OperatorID: spec.ID, Subtask: t.subtask, Err: err}
+			}
+			t.source = src
+			continue
+		}
+		op, err := spec.NewOperator(info)
+		if err != nil {
+			return &TaskError{OperatorID: spec.ID, Subtask: t.subtask, Err: err}
+		}
+		t.ops = append(t.ops, op)
+		t.opIdx = append(t.opIdx, i)
+	}
+	// links[i] feeds ops[i]; the one past the end feeds the edges.
+	t.links = make([]Collector, len(t.ops)+1)
+	t.links[len(t.ops)] = CollectorFunc(t.send)
+	for i := len(t.ops) - 1; i >= 0; i-- {
+		t.links[i] = &link{t: t, i: i}
+	}
+	if k := len(t.ops) - 1; k >= 0 && t.node.Chain[t.opIdx[k]].Kind == KindSink {
+		// What reaches a chain's sink has left the chain: count it as sent.
+		inner := t.links[k]
+		t.links[k] = CollectorFunc(func(ctx context.Context, b arrow.RecordBatch) error {
+			t.rowsSent.Add(b.NumRows())
+			t.bytesSent.Add(batchBytes(b))
+			return inner.Collect(ctx, b)
+		})
+	}
+	return nil
+}
+
+// link calls one operator of the chain, tagging its errors.
+type link struct {
+	t *task
+	i int
+}
+
+func (l *link) Collect(ctx context.Context, b arrow.RecordBatch) error {
+	t := l.t
+	prev := t.cur
+	t.cur = t.opIdx[l.i]
+	err := t.ops[l.i].Process(ctx, b, t.links[l.i+1])
+	if err != nil {
+		err = t.tag(err)
+	}
+	t.cur = prev
+	return err
+}
+
+func (t *task) tag(err error) error {
+	var te *TaskError
+	if errors.As(err, &te) {
+		return err
+	}
+	return &TaskError{OperatorID: t.node.Chain[t.cur].ID, Subtask: t.subtask, Err: err}
+}
+
+func (t *task) run(ctx context.Context) {
+	defer t.x.wg.Done()
+	defer t.close()
+	if err := t.runSafe(ctx); err != nil {
+		if ctx.Err() == nil {
+			t.logger.Error("subtask failed", "err", err)
+		}
+		t.x.fail(ctx, err)
+	}
+}
+
+func (t *task) runSafe(ctx context.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.logger.Error("operator panicked", "operator_id", t.node.Chain[t.cur].ID, "panic", r, "stack", string(debug.Stack()))
+			err = &TaskError{OperatorID: t.node.Chain[t.cur].ID, Subtask: t.subtask, Err: fmt.Errorf("panic: %v", r)}
+		}
+	}()
+	if t.source != nil {
+		t.cur = 0
+		if err := t.source.Run(ctx, t.x.stopCh, CollectorFunc(t.fromSource)); err != nil {
+			return t.tag(err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		t.exhausted.Store(!t.x.stopping.Load())
+	} else {
+		for remaining := t.expected; remaining > 0; {
+			m, err := t.inbox.Recv(ctx)
+			if err != nil {
+				return err
+			}
+			if m.Batch != nil {
+				t.rowsRecv.Add(m.Batch.NumRows())
+				t.bytesRecv.Add(batchBytes(m.Batch))
+				err := t.links[0].Collect(ctx, m.Batch)
+				m.Batch.Release()
+				if err != nil {
+					return err
+				}
+			}
+			if m.Signal == SignalEndOfStream {
+				remaining--
+			}
+		}
+	}
+	for i, op := range t.ops {
+		t.cur = t.opIdx[i]
+		if err := op.Finish(ctx, t.links[i+1]); err != nil {
+			return t.tag(err)
+		}
+	}
+	return t.sendEnd(ctx)
+}
+
+func (t *task) fromSource(ctx context.Context, b arrow.RecordBatch) error {
+	// A source's output enters the chain: count it as received.
+	t.rowsRecv.Add(b.NumRows())
+	t.bytesRecv.Add(batchBytes(b))
+	err := t.links[0].Collect(ctx, b)
+	t.cur = 0
+	return err
+}
+
+// send hands a batch emitted by the chain to every outgoing edge.
+func (t *task) send(ctx context.Context, b arrow.RecordBatch) error {
+	if b.NumRows() == 0 || len(t.outs) == 0 {
+		return nil
+	}
+	t.rowsSent.Add(b.NumRows())
+	t.bytesSent.Add(batchBytes(b))
+	for i := range t.outs {
+		o := &t.outs[i]
+		box := o.boxes[o.next%len(o.boxes)]
+		o.next++
+		b.Retain()
+		if err := t.deliver(ctx, box, Message{Batch: b, From: t.subtask}); err != nil {
+			b.Release()
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *task) deliver(ctx context.Context, box Outbox, m Message) error {
+	start := time.Now()
+	t.blockedSince.Store(start.UnixNano())
+	err := box.Send(ctx, m)
+	t.blockedSince.Store(0)
+	t.blockedNanos.Add(int64(time.Since(start)))
+	return err
+}
+
+func (t *task) sendEnd(ctx context.Context) error {
+	for _, o := range t.outs {
+		for _, box := range o.boxes {
+			if err := t.deliver(ctx, box, Message{Signal: SignalEndOfStream, From: t.subtask}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (t *task) close() {
+	closers := make([]Closer, 0, len(t.ops)+1)
+	if c, ok := t.source.(Closer); ok {
+		closers = append(closers, c)
+	}
+	for _, op := range t.ops {
+		if c, ok := op.(Closer); ok {
+			closers = append(closers, c)
+		}
+	}
+	for _, c := range closers {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.logger.Error("operator panicked in Close", "panic", r)
+				}
+			}()
+			if err := c.Close(); err != nil {
+				t.logger.Warn("closing operator", "err", err)
+			}
+		}()
+	}
+}
+
+// batchBytes is the in-memory size of a batch's buffers.
+func batchBytes(b arrow.RecordBatch) int64 {
+	var n int64
+	for _, c := range b.Columns() {
+		n += dataBytes(c.Data())
+	}
+	return n
+}
+
+func dataBytes(d arrow.ArrayData) int64 {
+	var n int64
+	for _, buf := range d.Buffers() {
+		if buf != nil {
+			n += int64(buf.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataBytes(c)
+	}
+	return n
+}
