@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"path"
 	"reflect"
 	"regexp"
 	"slices"
@@ -94,9 +95,27 @@ func openAPIDoc(routes []route) (*openapi3.T, error) {
 			closed[reflect.TypeOf(rt.Request)] = true
 		}
 	}
-	gen := openapi3gen.NewGenerator(openapi3gen.SchemaCustomizer(customizeSchema(closed)))
+	// Named wire types become shared components so that generated clients
+	// get a Pipeline, a Job, … instead of anonymous shapes.
+	schemas := openapi3.Schemas{}
+	components := map[string]reflect.Type{}
+	gen := openapi3gen.NewGenerator(
+		openapi3gen.SchemaCustomizer(customizeSchema(closed)),
+		openapi3gen.CreateComponentSchemas(openapi3gen.ExportComponentSchemasOptions{
+			ExportComponentSchemas: true, ExportTopLevelSchema: true,
+		}),
+		openapi3gen.CreateTypeNameGenerator(func(t reflect.Type) string {
+			name := t.Name()
+			if prev, ok := components[name]; ok && prev != t {
+				// Same name in two packages: qualify the newcomer.
+				name = path.Base(t.PkgPath()) + "." + name
+			}
+			components[name] = t
+			return name
+		}),
+	)
 	schemaOf := func(v any) (*openapi3.SchemaRef, error) {
-		ref, err := gen.NewSchemaRefForValue(v, nil)
+		ref, err := gen.NewSchemaRefForValue(v, schemas)
 		if err != nil {
 			return nil, fmt.Errorf("schema of %T: %w", v, err)
 		}
@@ -114,7 +133,8 @@ func openAPIDoc(routes []route) (*openapi3.T, error) {
 			Version:     "v1",
 			Description: "Runnel's REST API, wire-compatible with Arroyo's /api/v1. Times are microseconds since the Unix epoch.",
 		},
-		Paths: openapi3.NewPaths(),
+		Paths:      openapi3.NewPaths(),
+		Components: &openapi3.Components{Schemas: schemas},
 	}
 	for _, rt := range routes {
 		op := &openapi3.Operation{OperationID: rt.ID, Summary: rt.Summary, Responses: openapi3.NewResponses()}
@@ -169,7 +189,34 @@ func openAPIDoc(routes []route) (*openapi3.T, error) {
 		}
 		item.SetOperation(rt.Method, op)
 	}
+	nullableRefs(schemas, components)
 	return doc, nil
+}
+
+// nullableRefs marks pointer-to-struct fields nullable. The generator
+// turns them into bare $refs, and OpenAPI 3.0 ignores siblings of $ref, so
+// the nullable flag is carried by a wrapper: {nullable, allOf: [$ref]}.
+func nullableRefs(schemas openapi3.Schemas, types map[string]reflect.Type) {
+	for name, ref := range schemas {
+		t, ok := types[name]
+		if !ok || ref.Value == nil {
+			continue
+		}
+		for f := range t.Fields() {
+			if f.Type.Kind() != reflect.Pointer || f.Type.Elem().Kind() != reflect.Struct || f.Type.Elem() == timeType {
+				continue
+			}
+			jsonName, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			prop := ref.Value.Properties[jsonName]
+			if prop == nil || prop.Ref == "" {
+				continue
+			}
+			ref.Value.Properties[jsonName] = &openapi3.SchemaRef{Value: &openapi3.Schema{
+				Nullable: true,
+				AllOf:    openapi3.SchemaRefs{{Ref: prop.Ref}},
+			}}
+		}
+	}
 }
 
 func openAPIJSON(routes []route) ([]byte, error) {
