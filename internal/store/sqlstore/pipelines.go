@@ -36,6 +36,8 @@ const runningCount = `SELECT COUNT(*)
 
 type scanner interface{ Scan(dest ...any) error }
 
+// scanJob scans a row of jobCols. extra are destinations for columns that
+// come before them (the pipeline's, in pipelineSelect).
 func scanJob(sc scanner, extra ...any) (store.Job, error) {
 	var (
 		j                            store.Job
