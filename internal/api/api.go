@@ -85,7 +85,8 @@ type Limits struct {
 	MaxOperators   int
 }
 
-// Config configures the API handler. Store and Planner are required.
+// Config configures the API handler. Store is required; without a Planner
+// the routes that compile SQL answer 503.
 type Config struct {
 	Store   store.Store
 	Planner Planner
@@ -122,6 +123,9 @@ type server struct {
 // outside /api/v1, gets a JSON 404, so callers that also serve a web console
 // should route /api/ here and everything else to the console.
 func New(cfg Config) http.Handler {
+	if cfg.Store == nil {
+		panic("api: Config.Store is required")
+	}
 	if cfg.PreviewTTL <= 0 {
 		cfg.PreviewTTL = DefaultPreviewTTL
 	}

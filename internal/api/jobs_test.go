@@ -254,3 +254,20 @@ func TestNoController(t *testing.T) {
 		t.Errorf("output without controller: %d %s", r.status, r.body)
 	}
 }
+
+func TestNoPlanner(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Planner = nil })
+	before := e.snapshot()
+	for _, c := range []struct{ path, body string }{
+		{"/api/v1/pipelines", `{"name":"a","query":"SELECT 1","parallelism":1}`},
+		{"/api/v1/pipelines/preview", `{"query":"SELECT 1"}`},
+		{"/api/v1/pipelines/validate_query", `{"query":"SELECT 1"}`},
+	} {
+		if r := e.req(http.MethodPost, c.path, c.body); r.status != 503 || r.errMsg(t) != "compiler-service not available" {
+			t.Errorf("POST %s without a planner: %d %s", c.path, r.status, r.body)
+		}
+	}
+	if e.snapshot() != before {
+		t.Error("store changed")
+	}
+}

@@ -25,6 +25,10 @@ const (
 	defaultPageLimit          = 10
 )
 
+// errNoPlanner answers requests that need SQL planning when none is
+// configured (an API process without a compiler).
+var errNoPlanner = &apiError{Status: http.StatusServiceUnavailable, Message: "compiler-service not available"}
+
 // org is the organisation of every request until authentication lands.
 func org(*http.Request) string { return store.DefaultOrg }
 
@@ -67,6 +71,9 @@ func normUDFs(in []UDF) ([]store.UDF, error) {
 // plan compiles a query, turning the user's mistakes into the 400 Arroyo
 // clients expect.
 func (s *server) plan(r *http.Request, query string, opts PlanOptions) (Program, error) {
+	if s.cfg.Planner == nil {
+		return nil, errNoPlanner
+	}
 	prog, err := s.cfg.Planner(r.Context(), query, opts)
 	if err != nil {
 		var pe *PlanError
@@ -259,6 +266,9 @@ func (s *server) validateQuery(w http.ResponseWriter, r *http.Request) error {
 	}
 	if _, err := normUDFs(req.UDFs); err != nil {
 		return err
+	}
+	if s.cfg.Planner == nil {
+		return errNoPlanner
 	}
 	prog, err := s.cfg.Planner(r.Context(), req.Query, PlanOptions{Parallelism: 1})
 	if err != nil {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/runnel-dev/runnel/internal/metrics"
 )
@@ -40,9 +41,10 @@ func (s *server) routes() []route {
 		mediaType = http.StatusUnsupportedMediaType
 		shape     = http.StatusUnprocessableEntity
 		internal  = http.StatusInternalServerError
-		noCtrl    = http.StatusServiceUnavailable
+		unavailable    = http.StatusServiceUnavailable
 	)
 	body := []int{bad, tooLarge, mediaType, shape, internal}
+	planned := append(slices.Clone(body), unavailable)
 	return []route{
 		{Method: http.MethodGet, Path: "/ping", ID: "ping", Summary: "Liveness check",
 			Handler: s.ping, Response: "", Errors: []int{internal}},
@@ -51,11 +53,11 @@ func (s *server) routes() []route {
 		{Method: http.MethodGet, Path: "/connectors", ID: "get_connectors", Summary: "List connectors",
 			Handler: s.wrap(s.listConnectors), Response: Collection[Connector]{}, Errors: []int{internal}},
 		{Method: http.MethodPost, Path: "/pipelines", ID: "create_pipeline", Summary: "Create a pipeline and its job",
-			Handler: s.wrap(s.createPipeline), Request: PipelinePost{}, Response: Pipeline{}, Errors: body},
+			Handler: s.wrap(s.createPipeline), Request: PipelinePost{}, Response: Pipeline{}, Errors: planned},
 		{Method: http.MethodPost, Path: "/pipelines/preview", ID: "create_preview_pipeline", Summary: "Create a preview pipeline",
-			Handler: s.wrap(s.createPreview), Request: PreviewPost{}, Response: Pipeline{}, Errors: body},
+			Handler: s.wrap(s.createPreview), Request: PreviewPost{}, Response: Pipeline{}, Errors: planned},
 		{Method: http.MethodPost, Path: "/pipelines/validate_query", ID: "validate_query", Summary: "Compile a query without creating anything",
-			Handler: s.wrap(s.validateQuery), Request: ValidateQueryPost{}, Response: QueryValidationResult{}, Errors: body},
+			Handler: s.wrap(s.validateQuery), Request: ValidateQueryPost{}, Response: QueryValidationResult{}, Errors: planned},
 		{Method: http.MethodGet, Path: "/pipelines", ID: "get_pipelines", Summary: "List pipelines, newest first",
 			Handler: s.wrap(s.listPipelines), Response: PaginatedCollection[Pipeline]{}, Paginated: true, Errors: []int{bad, internal}},
 		{Method: http.MethodGet, Path: "/pipelines/{id}", ID: "get_pipeline", Summary: "Get a pipeline",
@@ -77,7 +79,7 @@ func (s *server) routes() []route {
 		{Method: http.MethodGet, Path: "/pipelines/{id}/jobs/{job_id}/operator_metric_groups", ID: "get_operator_metric_groups", Summary: "Live metrics of a job's operators",
 			Handler: s.wrap(s.metricGroups), Response: Collection[metrics.OperatorGroup]{}, Errors: []int{notFound, internal}},
 		{Method: http.MethodGet, Path: "/pipelines/{id}/jobs/{job_id}/output", ID: "get_job_output", Summary: "Server-sent events of a preview job's output",
-			Handler: s.wrap(s.streamOutput), SSE: true, Errors: []int{bad, notFound, internal, noCtrl}},
+			Handler: s.wrap(s.streamOutput), SSE: true, Errors: []int{bad, notFound, internal, unavailable}},
 		{Method: http.MethodGet, Path: "/jobs", ID: "get_jobs", Summary: "List the organisation's jobs, newest first",
 			Handler: s.wrap(s.listJobs), Response: Collection[Job]{}, Errors: []int{internal}},
 	}

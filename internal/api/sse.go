@@ -16,9 +16,13 @@ import (
 	"github.com/runnel-dev/runnel/internal/store"
 )
 
-// hasPreviewSink reports whether a stored pipeline streams output. As in
-// Arroyo, a node whose operator mentions "preview" is the preview sink.
+// hasPreviewSink reports whether a stored pipeline streams output: a
+// preview pipeline always does (its sinks were planned as preview sinks);
+// otherwise, as in Arroyo, a node whose operator mentions "preview".
 func hasPreviewSink(p store.Pipeline) (bool, error) {
+	if p.Preview {
+		return true, nil
+	}
 	g, err := graphOut(p.Graph, nil)
 	if err != nil {
 		return false, err
