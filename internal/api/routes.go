@@ -35,13 +35,13 @@ type route struct {
 
 func (s *server) routes() []route {
 	const (
-		bad       = http.StatusBadRequest
-		notFound  = http.StatusNotFound
-		tooLarge  = http.StatusRequestEntityTooLarge
-		mediaType = http.StatusUnsupportedMediaType
-		shape     = http.StatusUnprocessableEntity
-		internal  = http.StatusInternalServerError
-		unavailable    = http.StatusServiceUnavailable
+		bad         = http.StatusBadRequest
+		notFound    = http.StatusNotFound
+		tooLarge    = http.StatusRequestEntityTooLarge
+		mediaType   = http.StatusUnsupportedMediaType
+		shape       = http.StatusUnprocessableEntity
+		internal    = http.StatusInternalServerError
+		unavailable = http.StatusServiceUnavailable
 	)
 	body := []int{bad, tooLarge, mediaType, shape, internal}
 	planned := append(slices.Clone(body), unavailable)
