@@ -298,7 +298,7 @@ func page(r *http.Request) (store.Page, error) {
 	if v, ok := q["limit"]; ok && len(v) > 0 {
 		n, err := strconv.ParseUint(v[0], 10, 32)
 		if err != nil {
-			return store.Page{}, errBadRequest("Failed to deserialize query string: limit: invalid digit in %q", v[0])
+			return store.Page{}, errBadRequest("Failed to deserialize query string: limit: expected an integer from 1 to %d, got %q", uint32(math.MaxUint32), v[0])
 		}
 		if n == 0 {
 			return store.Page{}, errBadRequest("Limit must be greater than 0")
