@@ -80,7 +80,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Cluster, 
 	}
 
 	apiHandler := api.New(api.Config{
-		Store:                     st,
+		Store:                     nudgingStore{Store: st, nudge: ctrl.Nudge},
 		Planner:                   planner,
 		Controller:                ctrl,
 		Connectors:                connectorList,

@@ -31,13 +31,16 @@ func testConfig(t *testing.T, dataDir string) config.Config {
 	return cfg
 }
 
+func discardLogger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
 func startCluster(t *testing.T, cfg config.Config) *Cluster {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	c, err := Start(context.Background(), cfg, log)
+	c, err := Start(context.Background(), cfg, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

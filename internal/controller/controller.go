@@ -67,6 +67,8 @@ type Controller struct {
 	cfg Config
 	log *slog.Logger
 
+	nudge chan struct{} // capacity 1: a pending request to sync now
+
 	mu       sync.Mutex
 	machines map[string]*machine // by job id
 	wg       sync.WaitGroup
@@ -78,7 +80,7 @@ func New(cfg Config) (*Controller, error) {
 		return nil, errors.New("controller: store, runner and output hub are required")
 	}
 	cfg.setDefaults()
-	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "controller"), machines: make(map[string]*machine)}, nil
+	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "controller"), machines: make(map[string]*machine), nudge: make(chan struct{}, 1)}, nil
 }
 
 // Run converges jobs on their desired state until ctx ends. Then it stops
@@ -107,7 +109,18 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.log.Info("controller stopped")
 			return nil
 		case <-tick.C:
+		case <-c.nudge:
 		}
+	}
+}
+
+// Nudge asks the controller to re-read desired state now rather than at
+// its next poll. Writers in the same process call it after changing a job's
+// config so that a new pipeline starts in milliseconds; it never blocks.
+func (c *Controller) Nudge() {
+	select {
+	case c.nudge <- struct{}{}:
+	default:
 	}
 }
 

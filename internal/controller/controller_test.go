@@ -550,3 +550,15 @@ func total(groups []metrics.OperatorGroup, name metrics.Name) float64 {
 	}
 	return sum
 }
+
+func TestNudgeSyncsWithoutWaitingForPoll(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.PollInterval = time.Hour })
+	time.Sleep(50 * time.Millisecond) // let the first sync pass with nothing to do
+	p := h.create(unboundedSQL, false, 0)
+	time.Sleep(100 * time.Millisecond)
+	if s := h.job(p).Status.State; s != lifecycle.Created {
+		t.Fatalf("job moved to %s without a sync", s)
+	}
+	h.ctrl.Nudge()
+	h.waitState(p, lifecycle.Running)
+}
