@@ -81,9 +81,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Cluster, 
 
 	apiHandler := api.New(api.Config{
 		Store:                     nudgingStore{Store: st, nudge: ctrl.Nudge},
-		Planner:                   planner,
+		Planner:                   api.SQLPlanner(nil),
 		Controller:                ctrl,
-		Connectors:                connectorList,
+		Connectors:                api.ConnectorList(nil),
 		Limits:                    api.Limits{MaxRunningJobs: cfg.Org.MaxRunningJobs},
 		PreviewTTL:                cfg.API.PreviewTTL,
 		DefaultCheckpointInterval: cfg.API.DefaultCheckpointInterval,

@@ -270,9 +270,14 @@ func TestShutdownAndResume(t *testing.T) {
 
 	c2 := startCluster(t, cfg)
 	api2 := client{t, c2.URL()}
-	j := api2.waitState(p.ID, "Running")
-	if j.RunID != 2 {
-		t.Fatalf("resumed job run id %d, want 2", j.RunID)
+	// Until the new controller's first sync the store still says Running
+	// (run 1); the resumed execution is run 2.
+	deadline := time.Now().Add(20 * time.Second)
+	for j := api2.job(p.ID); j.State != "Running" || j.RunID != 2; j = api2.job(p.ID) {
+		if time.Now().After(deadline) || j.RunID > 2 {
+			t.Fatalf("job not resumed as run 2: %+v", j)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
