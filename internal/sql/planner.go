@@ -126,7 +126,7 @@ func (p *planner) findToken(match func(scanner.InspectToken) bool) *Span {
 // findNode locates an expression in the statement. The AST has no
 // positions, so the expression is printed, lexed, and its tokens looked
 // for in the statement's tokens (parentheses aside, as printing adds
-// some). Failing that, its first name or constant is pointed at.
+// some).
 func (p *planner) findNode(n tree.NodeFormatter) *Span {
 	want := significant(scanner.Inspect(tree.AsString(n)))
 	if len(want) == 0 {
@@ -146,18 +146,22 @@ func (p *planner) findNode(n tree.NodeFormatter) *Span {
 			return p.src.span(int(have[i].Start), int(have[i+len(want)-1].End))
 		}
 	}
-	for _, w := range want {
-		switch w.ID {
-		case lexbase.IDENT, lexbase.SCONST, lexbase.ICONST, lexbase.FCONST:
-			for _, h := range have {
-				if same(h, w) {
-					return p.src.span(int(h.Start), int(h.End))
-				}
-			}
-			return nil
+	// Printing may spell things differently (INT8 for BIGINT): point at
+	// the longest match of a prefix of the expression's tokens.
+	best, bestLen := -1, 0
+	for i := range have {
+		k := 0
+		for k < len(want) && i+k < len(have) && same(have[i+k], want[k]) {
+			k++
+		}
+		if k > bestLen {
+			best, bestLen = i, k
 		}
 	}
-	return nil
+	if best < 0 {
+		return nil
+	}
+	return p.src.span(int(have[best].Start), int(have[best+bestLen-1].End))
 }
 
 func significant(toks []scanner.InspectToken) []scanner.InspectToken {
