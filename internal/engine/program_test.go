@@ -86,18 +86,18 @@ func TestNewProgramRejectsBadGraphs(t *testing.T) {
 		nodes []*Node
 		edges []Edge
 	}{
-		"empty":             {},
-		"duplicate node":    {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{s}}, {ID: 1, Parallelism: 1, Chain: []OperatorSpec{k}}}},
-		"duplicate op":      {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{s, f}}, {ID: 2, Parallelism: 1, Chain: []OperatorSpec{f}}}, edges: []Edge{{Src: 1, Dest: 2}}},
-		"zero parallelism":  {nodes: []*Node{{ID: 1, Chain: []OperatorSpec{s}}}},
-		"source mid-chain":  {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{op("x", KindTransform, "x"), s}}}},
-		"sink mid-chain":    {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{s, k, f}}}},
-		"dangling edge":     {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{s}}}, edges: []Edge{{Src: 1, Dest: 7}}},
-		"no input":          {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{s}}, {ID: 2, Parallelism: 1, Chain: []OperatorSpec{k}}}},
-		"forward mismatch":  {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{s}}, {ID: 2, Parallelism: 2, Chain: []OperatorSpec{k}}}, edges: []Edge{{Src: 1, Dest: 2, Type: Forward}}},
-		"edge into source":  {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{s}}, {ID: 2, Parallelism: 1, Chain: []OperatorSpec{src("s2")}}}, edges: []Edge{{Src: 1, Dest: 2}}},
-		"no constructor":    {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{{ID: "s", Kind: KindSource}}}}},
-		"edge out of sink":  {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{s, k}}, {ID: 2, Parallelism: 1, Chain: []OperatorSpec{f}}}, edges: []Edge{{Src: 1, Dest: 2}}},
+		"empty":            {},
+		"duplicate node":   {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{s}}, {ID: 1, Parallelism: 1, Chain: []OperatorSpec{k}}}},
+		"duplicate op":     {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{s, f}}, {ID: 2, Parallelism: 1, Chain: []OperatorSpec{f}}}, edges: []Edge{{Src: 1, Dest: 2}}},
+		"zero parallelism": {nodes: []*Node{{ID: 1, Chain: []OperatorSpec{s}}}},
+		"source mid-chain": {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{op("x", KindTransform, "x"), s}}}},
+		"sink mid-chain":   {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{s, k, f}}}},
+		"dangling edge":    {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{s}}}, edges: []Edge{{Src: 1, Dest: 7}}},
+		"no input":         {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{s}}, {ID: 2, Parallelism: 1, Chain: []OperatorSpec{k}}}},
+		"forward mismatch": {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{s}}, {ID: 2, Parallelism: 2, Chain: []OperatorSpec{k}}}, edges: []Edge{{Src: 1, Dest: 2, Type: Forward}}},
+		"edge into source": {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{s}}, {ID: 2, Parallelism: 1, Chain: []OperatorSpec{src("s2")}}}, edges: []Edge{{Src: 1, Dest: 2}}},
+		"no constructor":   {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{{ID: "s", Kind: KindSource}}}}},
+		"edge out of sink": {nodes: []*Node{{ID: 1, Parallelism: 1, Chain: []OperatorSpec{s, k}}, {ID: 2, Parallelism: 1, Chain: []OperatorSpec{f}}}, edges: []Edge{{Src: 1, Dest: 2}}},
 	}
 	for name, c := range cases {
 		if _, err := NewProgram(c.nodes, c.edges); err == nil {
