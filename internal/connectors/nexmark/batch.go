@@ -1,6 +1,8 @@
 package nexmark
 
 import (
+	"slices"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -8,45 +10,65 @@ import (
 	"github.com/runnel-dev/runnel/internal/engine/expr"
 )
 
-// The batch is built straight into Go slices that become the Arrow
-// buffers, rather than through array builders: most rows are null in two
-// of the three struct columns, and zeroed slices give those rows their
-// placeholder values for free, with no per-value calls. The slices are
-// fresh for every batch because the batch's arrays own them afterwards.
+// Rows are generated into scratch slices that the generator keeps from
+// batch to batch (so they stay in cache), and each finished batch gets
+// exact-size copies as its Arrow buffers. Copying with slices.Clone
+// allocates without zeroing, and the batch owns its memory outright, so
+// nothing downstream can see a buffer change under it. Building through
+// array builders instead costs a call per value, and most rows are null in
+// two of the three struct columns.
+
+var timestampType = expr.Timestamp
 
 // strCol is a string column being built. Rows are written in increasing
 // order, possibly with gaps; the rows skipped over are empty strings.
 type strCol struct {
 	offs []int32 // offs[i] is where row i starts; set for rows <= next
 	data []byte
+	size int
 	next int // rows before next are written
 }
 
-func (c *strCol) reset(n, bytesPerRow int) {
-	c.offs = make([]int32, n+1)
-	c.data = make([]byte, 0, n*bytesPerRow+16)
-	c.next = 0
+func (c *strCol) reset(n int) {
+	if cap(c.offs) < n+1 {
+		c.offs = make([]int32, n+1)
+	}
+	c.offs = c.offs[:n+1]
+	c.offs[0] = 0
+	c.size, c.next = 0, 0
 }
 
 // pad makes rows next..row-1 empty.
 func (c *strCol) pad(row int) {
-	end := int32(len(c.data))
+	end := int32(c.size)
 	for i := c.next + 1; i <= row; i++ {
 		c.offs[i] = end
 	}
 }
 
+func (c *strCol) grow(n int) {
+	d := make([]byte, 2*len(c.data)+n+1024)
+	copy(d, c.data[:c.size])
+	c.data = d
+}
+
 func (c *strCol) set(row int, s []byte) {
 	c.pad(row)
-	c.data = append(c.data, s...)
-	c.offs[row+1] = int32(len(c.data))
+	if c.size+len(s) > len(c.data) {
+		c.grow(len(s))
+	}
+	c.size += copy(c.data[c.size:], s)
+	c.offs[row+1] = int32(c.size)
 	c.next = row + 1
 }
 
 func (c *strCol) setString(row int, s string) {
 	c.pad(row)
-	c.data = append(c.data, s...)
-	c.offs[row+1] = int32(len(c.data))
+	if c.size+len(s) > len(c.data) {
+		c.grow(len(s))
+	}
+	c.size += copy(c.data[c.size:], s)
+	c.offs[row+1] = int32(c.size)
 	c.next = row + 1
 }
 
@@ -55,31 +77,58 @@ func (c *strCol) arrayData(n int) arrow.ArrayData {
 	c.next = n
 	return array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{
 		nil,
-		memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(c.offs[:n+1])),
-		memory.NewBufferBytes(c.data),
+		memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(slices.Clone(c.offs[:n+1]))),
+		memory.NewBufferBytes(slices.Clone(c.data[:c.size])),
 	}, nil, 0, 0)
 }
 
-func int64Data(t arrow.DataType, v []int64) arrow.ArrayData {
-	return array.NewData(t, len(v), []*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(v))}, nil, 0, 0)
-}
+// i64Col is an int64 or timestamp column. Rows not written stay zero.
+type i64Col []int64
 
-func int64Array(t arrow.DataType, v []int64) arrow.Array {
-	d := int64Data(t, v)
-	defer d.Release()
-	return array.MakeFromData(d)
-}
-
-func newBitmap(n int) []byte { return make([]byte, (n+7)/8) }
-
-// structArray assembles a nullable struct column from its validity bitmap
-// and children, taking ownership of the children.
-func structArray(t arrow.DataType, n int, valid []byte, count int, children []arrow.ArrayData) arrow.Array {
-	var vb *memory.Buffer
-	if count < n {
-		vb = memory.NewBufferBytes(valid)
+func (c *i64Col) reset(n int) {
+	if cap(*c) < n {
+		*c = make([]int64, n)
 	}
-	d := array.NewData(t, n, []*memory.Buffer{vb}, children, n-count, 0)
+	*c = (*c)[:n]
+}
+
+// arrayData copies the column out and zeroes the scratch for the next
+// batch.
+func (c i64Col) arrayData(t arrow.DataType) arrow.ArrayData {
+	d := array.NewData(t, len(c), []*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(slices.Clone(c)))}, nil, 0, 0)
+	clear(c)
+	return d
+}
+
+// validity is a struct column's validity bitmap.
+type validity struct {
+	bits  []byte
+	count int
+}
+
+func (v *validity) reset(n int) {
+	if k := (n + 7) / 8; cap(v.bits) < k {
+		v.bits = make([]byte, k)
+	} else {
+		v.bits = v.bits[:k]
+	}
+	v.count = 0
+}
+
+func (v *validity) set(row int) {
+	v.bits[row>>3] |= 1 << (row & 7)
+	v.count++
+}
+
+// structArray assembles a nullable struct column, taking ownership of the
+// children.
+func structArray(t arrow.DataType, n int, v *validity, children []arrow.ArrayData) arrow.Array {
+	var vb *memory.Buffer
+	if v.count < n {
+		vb = memory.NewBufferBytes(slices.Clone(v.bits))
+	}
+	clear(v.bits)
+	d := array.NewData(t, n, []*memory.Buffer{vb}, children, n-v.count, 0)
 	for _, c := range children {
 		c.Release()
 	}
@@ -88,111 +137,97 @@ func structArray(t arrow.DataType, n int, valid []byte, count int, children []ar
 	return a
 }
 
-var timestampType = expr.Timestamp
-
 type personCols struct {
-	valid                                       []byte
-	count                                       int
-	id, datetime                                []int64
+	valid                                       validity
+	id, datetime                                i64Col
 	name, email, creditCard, city, state, extra strCol
 }
 
 func (p *personCols) reset(n int) {
-	// Persons are 1 in 50 rows: size the text for that.
-	k := n/totalProportion + 1
-	p.valid, p.count = newBitmap(n), 0
-	p.id, p.datetime = make([]int64, n), make([]int64, n)
-	p.name.reset(n, 0)
-	p.name.data = make([]byte, 0, k*16)
-	p.email.reset(n, 0)
-	p.email.data = make([]byte, 0, k*16)
-	p.creditCard.reset(n, 0)
-	p.creditCard.data = make([]byte, 0, k*19)
-	p.city.reset(n, 0)
-	p.state.reset(n, 0)
-	p.extra.reset(n, 0)
-	p.extra.data = make([]byte, 0, k*avgPersonBytes)
+	p.valid.reset(n)
+	p.id.reset(n)
+	p.datetime.reset(n)
+	for _, c := range []*strCol{&p.name, &p.email, &p.creditCard, &p.city, &p.state, &p.extra} {
+		c.reset(n)
+	}
 }
 
 func (p *personCols) array(n int) arrow.Array {
-	return structArray(PersonType, n, p.valid, p.count, []arrow.ArrayData{
-		int64Data(arrow.PrimitiveTypes.Int64, p.id),
+	return structArray(PersonType, n, &p.valid, []arrow.ArrayData{
+		p.id.arrayData(arrow.PrimitiveTypes.Int64),
 		p.name.arrayData(n),
 		p.email.arrayData(n),
 		p.creditCard.arrayData(n),
 		p.city.arrayData(n),
 		p.state.arrayData(n),
-		int64Data(timestampType, p.datetime),
+		p.datetime.arrayData(timestampType),
 		p.extra.arrayData(n),
 	})
 }
 
 type auctionCols struct {
-	valid                                                        []byte
-	count                                                        int
-	id, initialBid, reserve, datetime, expires, seller, category []int64
+	valid                                                        validity
+	id, initialBid, reserve, datetime, expires, seller, category i64Col
 	itemName, description, extra                                 strCol
 }
 
 func (a *auctionCols) reset(n int) {
-	k := n*auctionProportion/totalProportion + 1
-	a.valid, a.count = newBitmap(n), 0
-	for _, v := range []*[]int64{&a.id, &a.initialBid, &a.reserve, &a.datetime, &a.expires, &a.seller, &a.category} {
-		*v = make([]int64, n)
+	a.valid.reset(n)
+	for _, c := range []*i64Col{&a.id, &a.initialBid, &a.reserve, &a.datetime, &a.expires, &a.seller, &a.category} {
+		c.reset(n)
 	}
-	a.itemName.reset(n, 0)
-	a.itemName.data = make([]byte, 0, k*20)
-	a.description.reset(n, 0)
-	a.description.data = make([]byte, 0, k*100)
-	a.extra.reset(n, 0)
-	a.extra.data = make([]byte, 0, k*avgAuctionBytes)
+	for _, c := range []*strCol{&a.itemName, &a.description, &a.extra} {
+		c.reset(n)
+	}
 }
 
 func (a *auctionCols) array(n int) arrow.Array {
-	return structArray(AuctionType, n, a.valid, a.count, []arrow.ArrayData{
-		int64Data(arrow.PrimitiveTypes.Int64, a.id),
+	return structArray(AuctionType, n, &a.valid, []arrow.ArrayData{
+		a.id.arrayData(arrow.PrimitiveTypes.Int64),
 		a.itemName.arrayData(n),
 		a.description.arrayData(n),
-		int64Data(arrow.PrimitiveTypes.Int64, a.initialBid),
-		int64Data(arrow.PrimitiveTypes.Int64, a.reserve),
-		int64Data(timestampType, a.datetime),
-		int64Data(timestampType, a.expires),
-		int64Data(arrow.PrimitiveTypes.Int64, a.seller),
-		int64Data(arrow.PrimitiveTypes.Int64, a.category),
+		a.initialBid.arrayData(arrow.PrimitiveTypes.Int64),
+		a.reserve.arrayData(arrow.PrimitiveTypes.Int64),
+		a.datetime.arrayData(timestampType),
+		a.expires.arrayData(timestampType),
+		a.seller.arrayData(arrow.PrimitiveTypes.Int64),
+		a.category.arrayData(arrow.PrimitiveTypes.Int64),
 		a.extra.arrayData(n),
 	})
 }
 
 type bidCols struct {
-	valid                            []byte
-	count                            int
-	auction, bidder, price, datetime []int64
+	valid                            validity
+	auction, bidder, price, datetime i64Col
 	channel, url, extra              strCol
 }
 
 func (b *bidCols) reset(n int) {
-	b.valid, b.count = newBitmap(n), 0
-	b.auction, b.bidder, b.price, b.datetime = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-	b.channel.reset(n, 12)
-	b.url.reset(n, 64)
-	b.extra.reset(n, avgBidBytes-32+14)
+	b.valid.reset(n)
+	for _, c := range []*i64Col{&b.auction, &b.bidder, &b.price, &b.datetime} {
+		c.reset(n)
+	}
+	for _, c := range []*strCol{&b.channel, &b.url, &b.extra} {
+		c.reset(n)
+	}
 }
 
 func (b *bidCols) array(n int) arrow.Array {
-	return structArray(BidType, n, b.valid, b.count, []arrow.ArrayData{
-		int64Data(arrow.PrimitiveTypes.Int64, b.auction),
-		int64Data(arrow.PrimitiveTypes.Int64, b.bidder),
-		int64Data(arrow.PrimitiveTypes.Int64, b.price),
+	return structArray(BidType, n, &b.valid, []arrow.ArrayData{
+		b.auction.arrayData(arrow.PrimitiveTypes.Int64),
+		b.bidder.arrayData(arrow.PrimitiveTypes.Int64),
+		b.price.arrayData(arrow.PrimitiveTypes.Int64),
 		b.channel.arrayData(n),
 		b.url.arrayData(n),
-		int64Data(timestampType, b.datetime),
+		b.datetime.arrayData(timestampType),
 		b.extra.arrayData(n),
 	})
 }
 
+// batch is the generator's scratch space for one batch.
 type batch struct {
 	n       int
-	ts      []int64
+	ts      i64Col
 	person  personCols
 	auction auctionCols
 	bid     bidCols
@@ -200,7 +235,7 @@ type batch struct {
 
 func (b *batch) reset(n int) {
 	b.n = n
-	b.ts = make([]int64, n)
+	b.ts.reset(n)
 	b.person.reset(n)
 	b.auction.reset(n)
 	b.bid.reset(n)
@@ -208,16 +243,17 @@ func (b *batch) reset(n int) {
 
 func (b *batch) finish(schema *arrow.Schema) arrow.RecordBatch {
 	n := b.n
+	ts := b.ts.arrayData(timestampType)
 	cols := []arrow.Array{
 		b.person.array(n),
 		b.auction.array(n),
 		b.bid.array(n),
-		int64Array(timestampType, b.ts),
+		array.MakeFromData(ts),
 	}
+	ts.Release()
 	rec := array.NewRecordBatch(schema, cols, int64(n))
 	for _, c := range cols {
 		c.Release()
 	}
-	*b = batch{}
 	return rec
 }
