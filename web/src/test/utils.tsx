@@ -1,6 +1,6 @@
 // Test helpers: a fake API behind fetch, and a render with the app's
 // providers.
-import type { ReactElement } from "react";
+import type { ReactElement, ReactNode } from "react";
 import { vi } from "vitest";
 import { render } from "@testing-library/react";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
@@ -72,14 +72,14 @@ export function renderWithProviders(ui: ReactElement, { path = "/" }: { path?: s
   const qc = new QueryClient({
     defaultOptions: { queries: { retry: false, refetchInterval: false, staleTime: 0 }, mutations: { retry: false } },
   });
-  const result = render(
+  const wrapper = ({ children }: { children: ReactNode }) => (
     <QueryClientProvider client={qc}>
       <Router>
-        <ToastProvider>{ui}</ToastProvider>
+        <ToastProvider>{children}</ToastProvider>
       </Router>
-    </QueryClientProvider>,
+    </QueryClientProvider>
   );
-  return { ...result, queryClient: qc };
+  return { ...render(ui, { wrapper }), queryClient: qc };
 }
 
 const nowMicros = () => Date.now() * 1000;
