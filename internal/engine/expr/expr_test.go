@@ -44,9 +44,9 @@ func col(name string) Expr {
 }
 
 func lit(v any) Expr {
-	switch v.(type) {
+	switch x := v.(type) {
 	case int:
-		return NewLiteral(int64(v.(int)), arrow.PrimitiveTypes.Int64)
+		return NewLiteral(int64(x), arrow.PrimitiveTypes.Int64)
 	case nil:
 		return NewLiteral(nil, arrow.PrimitiveTypes.Int64)
 	}
