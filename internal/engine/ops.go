@@ -6,6 +6,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
@@ -46,16 +47,38 @@ func (f *filter) Process(ctx context.Context, b arrow.RecordBatch, out Collector
 		}
 		return nil
 	case *compute.ArrayDatum:
-		mask := v.MakeArray()
+		mask := v.MakeArray().(*array.Boolean)
 		defer mask.Release()
-		kept, err := compute.FilterRecordBatch(ctx, b, mask, compute.DefaultFilterOptions())
-		if err != nil {
-			return fmt.Errorf("filter: %w", err)
+		if mask.NullN() == 0 {
+			switch bitutil.CountSetBits(mask.Data().Buffers()[1].Bytes(), mask.Data().Offset(), mask.Len()) {
+			case 0:
+				return nil
+			case mask.Len():
+				return out.Collect(ctx, b)
+			}
 		}
-		defer kept.Release()
-		if kept.NumRows() == 0 {
+		// Column by column on this goroutine: FilterRecordBatch starts a
+		// goroutine per column, which costs more than it saves on batches
+		// of a few hundred rows.
+		cols := make([]arrow.Array, 0, b.NumCols())
+		defer func() {
+			for _, c := range cols {
+				c.Release()
+			}
+		}()
+		for _, c := range b.Columns() {
+			kept, err := compute.FilterArray(ctx, c, mask, *compute.DefaultFilterOptions())
+			if err != nil {
+				return fmt.Errorf("filter: %w", err)
+			}
+			cols = append(cols, kept)
+		}
+		n := int64(cols[0].Len())
+		if n == 0 {
 			return nil
 		}
+		kept := array.NewRecordBatch(b.Schema(), cols, n)
+		defer kept.Release()
 		return out.Collect(ctx, kept)
 	}
 	return fmt.Errorf("filter: predicate gave a %s", d.Kind())

@@ -10,7 +10,10 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/scalar"
 )
 
 // ErrDivisionByZero is returned by integer division or modulo by zero.
@@ -27,32 +30,29 @@ func (m *Mod) Type() arrow.DataType { return m.Left.Type() }
 
 func (m *Mod) String() string { return "(" + m.Left.String() + " % " + m.Right.String() + ")" }
 
-// Eval implements Expr.
+// Eval implements Expr. The usual `x % constant` reads the constant once
+// and writes results straight into the output buffers.
 func (m *Mod) Eval(ctx context.Context, b arrow.RecordBatch) (compute.Datum, error) {
-	arrs, err := evalArrays(ctx, b, []Expr{m.Left, m.Right})
+	ds, err := evalAll(ctx, b, []Expr{m.Left, m.Right})
 	if err != nil {
 		return nil, err
 	}
-	defer releaseArrays(arrs)
+	defer releaseAll(ds)
+	n := int(b.NumRows())
+	l, err := ToArray(ds[0], n)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Release()
 	var out arrow.Array
-	switch l := arrs[0].(type) {
+	switch la := l.(type) {
 	case *array.Int64:
-		out, err = modInts(l, arrs[1].(*array.Int64), array.NewInt64Builder(mem))
+		out, err = modulo(la, ds[1], n, la.Int64Values(), func(a arrow.Array) []int64 { return a.(*array.Int64).Int64Values() }, intRem[int64])
 	case *array.Int32:
-		out, err = modInts(l, arrs[1].(*array.Int32), array.NewInt32Builder(mem))
+		out, err = modulo(la, ds[1], n, la.Int32Values(), func(a arrow.Array) []int32 { return a.(*array.Int32).Int32Values() }, intRem[int32])
 	case *array.Float64:
-		r := arrs[1].(*array.Float64)
-		bld := array.NewFloat64Builder(mem)
-		defer bld.Release()
-		bld.Reserve(l.Len())
-		for i := 0; i < l.Len(); i++ {
-			if l.IsNull(i) || r.IsNull(i) {
-				bld.AppendNull()
-				continue
-			}
-			bld.Append(math.Mod(l.Value(i), r.Value(i)))
-		}
-		out = bld.NewArray()
+		out, err = modulo(la, ds[1], n, la.Float64Values(), func(a arrow.Array) []float64 { return a.(*array.Float64).Float64Values() },
+			func(x, y float64) (float64, error) { return math.Mod(x, y), nil })
 	default:
 		return nil, fmt.Errorf("%s: modulo of %s is not supported", m, l.DataType())
 	}
@@ -63,36 +63,69 @@ func (m *Mod) Eval(ctx context.Context, b arrow.RecordBatch) (compute.Datum, err
 	return compute.NewDatum(out), nil
 }
 
-type intArray[T int32 | int64] interface {
-	arrow.Array
-	Value(int) T
+func intRem[T int32 | int64](x, y T) (T, error) {
+	switch y {
+	case 0:
+		return 0, ErrDivisionByZero
+	case -1:
+		return 0, nil // and MinInt % -1 would trap
+	}
+	return x % y, nil
 }
 
-type intBuilder[T int32 | int64] interface {
-	array.Builder
-	Append(T)
-}
-
-func modInts[T int32 | int64, A intArray[T], B intBuilder[T]](l, r A, bld B) (arrow.Array, error) {
-	defer bld.Release()
-	bld.Reserve(l.Len())
-	for i := 0; i < l.Len(); i++ {
-		if l.IsNull(i) || r.IsNull(i) {
-			bld.AppendNull()
-			continue
+// modulo computes rem(l[i], r[i]) for every row valid on both sides.
+func modulo[T int32 | int64 | float64](l arrow.Array, r compute.Datum, n int, lv []T, valuesOf func(arrow.Array) []T, rem func(T, T) (T, error)) (arrow.Array, error) {
+	out := make([]T, n)
+	validity := make([]byte, bitutil.BytesForBits(int64(n)))
+	nulls := 0
+	var rArr arrow.Array
+	var rv []T
+	switch rd := r.(type) {
+	case *compute.ScalarDatum:
+		if !rd.Value.IsValid() {
+			return scalar.MakeArrayFromScalar(scalar.MakeNullScalar(l.DataType()), n, mem)
 		}
-		d := r.Value(i)
-		switch d {
-		case 0:
-			return nil, ErrDivisionByZero
-		case -1:
-			// x % -1 is 0, and MinInt % -1 would trap.
-			bld.Append(0)
-		default:
-			bld.Append(l.Value(i) % d)
+		one, err := scalar.MakeArrayFromScalar(rd.Value, 1, mem)
+		if err != nil {
+			return nil, err
+		}
+		defer one.Release()
+		d := valuesOf(one)[0]
+		for i := 0; i < n; i++ {
+			if l.IsNull(i) {
+				nulls++
+				continue
+			}
+			v, err := rem(lv[i], d)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = v
+			bitutil.SetBit(validity, i)
+		}
+	default:
+		var err error
+		if rArr, err = ToArray(r, n); err != nil {
+			return nil, err
+		}
+		defer rArr.Release()
+		rv = valuesOf(rArr)
+		for i := 0; i < n; i++ {
+			if l.IsNull(i) || rArr.IsNull(i) {
+				nulls++
+				continue
+			}
+			v, err := rem(lv[i], rv[i])
+			if err != nil {
+				return nil, err
+			}
+			out[i] = v
+			bitutil.SetBit(validity, i)
 		}
 	}
-	return bld.NewArray(), nil
+	data := array.NewData(l.DataType(), n, []*memory.Buffer{memory.NewBufferBytes(validity), memory.NewBufferBytes(arrow.GetBytes(out))}, nil, nulls, 0)
+	defer data.Release()
+	return array.MakeFromData(data), nil
 }
 
 // When is one branch of a CASE.
@@ -135,35 +168,36 @@ func (c *Case) Eval(ctx context.Context, b arrow.RecordBatch) (compute.Datum, er
 	if c.Else != nil {
 		es = append(es, c.Else)
 	}
-	arrs, err := evalArrays(ctx, b, es)
+	ds, err := evalAll(ctx, b, es)
 	if err != nil {
 		return nil, err
 	}
-	defer releaseArrays(arrs)
+	defer releaseAll(ds)
+	vs := make([]values, len(ds))
+	defer releaseValues(vs)
+	for i, d := range ds {
+		if vs[i], err = valuesOf(d); err != nil {
+			return nil, err
+		}
+	}
 	bld := array.NewBuilder(mem, c.T)
 	defer bld.Release()
 	bld.Reserve(n)
 	for i := 0; i < n; i++ {
-		picked := false
+		picked := -1
 		for w := range c.Whens {
-			cond := arrs[2*w].(*array.Boolean)
-			if cond.IsValid(i) && cond.Value(i) {
-				if err := appendValue(bld, arrs[2*w+1], i); err != nil {
-					return nil, err
-				}
-				picked = true
+			if vs[2*w].truth(i) {
+				picked = 2*w + 1
 				break
 			}
 		}
-		if picked {
-			continue
+		if picked < 0 && c.Else != nil {
+			picked = len(vs) - 1
 		}
-		if c.Else != nil {
-			if err := appendValue(bld, arrs[len(arrs)-1], i); err != nil {
-				return nil, err
-			}
-		} else {
+		if picked < 0 {
 			bld.AppendNull()
+		} else if err := vs[picked].appendTo(bld, i); err != nil {
+			return nil, err
 		}
 	}
 	out := bld.NewArray()
@@ -185,19 +219,26 @@ func (c *Coalesce) String() string { return "coalesce(" + joinExprs(c.Args) + ")
 // Eval implements Expr.
 func (c *Coalesce) Eval(ctx context.Context, b arrow.RecordBatch) (compute.Datum, error) {
 	n := int(b.NumRows())
-	arrs, err := evalArrays(ctx, b, c.Args)
+	ds, err := evalAll(ctx, b, c.Args)
 	if err != nil {
 		return nil, err
 	}
-	defer releaseArrays(arrs)
+	defer releaseAll(ds)
+	vs := make([]values, len(ds))
+	defer releaseValues(vs)
+	for i, d := range ds {
+		if vs[i], err = valuesOf(d); err != nil {
+			return nil, err
+		}
+	}
 	bld := array.NewBuilder(mem, c.T)
 	defer bld.Release()
 	bld.Reserve(n)
 	for i := 0; i < n; i++ {
 		found := false
-		for _, a := range arrs {
-			if a.IsValid(i) {
-				if err := appendValue(bld, a, i); err != nil {
+		for _, v := range vs {
+			if v.valid(i) {
+				if err := v.appendTo(bld, i); err != nil {
 					return nil, err
 				}
 				found = true
@@ -234,6 +275,82 @@ func appendValue(bld array.Builder, a arrow.Array, i int) error {
 		bld.(*array.TimestampBuilder).Append(a.Value(i))
 	default:
 		return fmt.Errorf("values of type %s are not supported here", a.DataType())
+	}
+	return nil
+}
+
+// values reads the rows of an evaluated expression, array or scalar,
+// without materialising scalars.
+type values interface {
+	valid(i int) bool
+	// truth is whether row i is a non-null true.
+	truth(i int) bool
+	appendTo(bld array.Builder, i int) error
+	release()
+}
+
+func releaseValues(vs []values) {
+	for _, v := range vs {
+		if v != nil {
+			v.release()
+		}
+	}
+}
+
+func valuesOf(d compute.Datum) (values, error) {
+	switch v := d.(type) {
+	case *compute.ArrayDatum:
+		return arrayValues{v.MakeArray()}, nil
+	case *compute.ScalarDatum:
+		return scalarValues{v.Value}, nil
+	}
+	return nil, fmt.Errorf("unexpected %s value", d.Kind())
+}
+
+// arrayValues holds an array made from a datum the caller releases; the
+// array itself shares the datum's buffers.
+type arrayValues struct{ a arrow.Array }
+
+func (v arrayValues) valid(i int) bool { return v.a.IsValid(i) }
+func (v arrayValues) release()         { v.a.Release() }
+
+func (v arrayValues) truth(i int) bool {
+	b, ok := v.a.(*array.Boolean)
+	return ok && b.IsValid(i) && b.Value(i)
+}
+
+func (v arrayValues) appendTo(bld array.Builder, i int) error { return appendValue(bld, v.a, i) }
+
+type scalarValues struct{ s scalar.Scalar }
+
+func (v scalarValues) valid(int) bool { return v.s.IsValid() }
+func (v scalarValues) release()       {}
+
+func (v scalarValues) truth(int) bool {
+	b, ok := v.s.(*scalar.Boolean)
+	return ok && b.Valid && b.Value
+}
+
+func (v scalarValues) appendTo(bld array.Builder, _ int) error {
+	if !v.s.IsValid() {
+		bld.AppendNull()
+		return nil
+	}
+	switch s := v.s.(type) {
+	case *scalar.Int32:
+		bld.(*array.Int32Builder).Append(s.Value)
+	case *scalar.Int64:
+		bld.(*array.Int64Builder).Append(s.Value)
+	case *scalar.Float64:
+		bld.(*array.Float64Builder).Append(s.Value)
+	case *scalar.Boolean:
+		bld.(*array.BooleanBuilder).Append(s.Value)
+	case *scalar.String:
+		bld.(*array.StringBuilder).Append(string(s.Data()))
+	case *scalar.Timestamp:
+		bld.(*array.TimestampBuilder).Append(s.Value)
+	default:
+		return fmt.Errorf("values of type %s are not supported here", s.DataType())
 	}
 	return nil
 }
