@@ -5,7 +5,7 @@ PKGS    := ./...
 # detector; the rest do too, it costs little here.
 RACE    := -race
 
-.PHONY: build test lint fmt-check vet staticcheck unit bench run
+.PHONY: build test lint fmt-check vet staticcheck unit bench run web-deps web-build web-test e2e web-dev
 
 build:
 	$(GO) build -o bin/runnel ./cmd/runnel
@@ -13,7 +13,9 @@ build:
 run:
 	$(GO) run ./cmd/runnel cluster
 
-test: lint unit
+# The web console is built first: `go vet`, `go test` and `go build` embed
+# whatever internal/webui/dist/ holds.
+test: web-build lint unit web-test e2e
 
 lint: fmt-check vet staticcheck
 
@@ -34,3 +36,32 @@ unit:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/engine/... ./bench/...
+
+# ---- web console (web/) ----
+# Node 20.19+ and npm; the end-to-end tests also need chromium
+# (/usr/bin/chromium, or CHROMIUM_PATH). `.ci/run` installs both.
+NPM     ?= npm
+
+# npm ci again only when the lock file changed.
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && $(NPM) ci --no-audit --no-fund
+
+web-deps: web/node_modules/.package-lock.json
+
+# Type-checks and builds the console into internal/webui/dist/ (embedded by
+# the next go build) and prints its gzipped size.
+web-build: web-deps
+	cd web && $(NPM) run build
+
+# Vitest component tests.
+web-test: web-deps
+	cd web && $(NPM) test
+
+# End-to-end: a runnel binary with the console embedded, driven by chromium;
+# screenshots land in web/test-output/.
+e2e: web-build build
+	cd web && RUNNEL_BIN=$(CURDIR)/bin/runnel $(NPM) run e2e
+
+# Vite's dev server with the API proxied to a local `runnel cluster`.
+web-dev: web-deps
+	cd web && $(NPM) run dev

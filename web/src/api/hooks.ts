@@ -124,9 +124,12 @@ export function usePipelineOp(id: string, jobId?: string) {
   const qc = useQueryClient();
   return useMutation({
     mutationFn: (op: PipelineOp) => (op.kind === "restart" ? api.restartPipeline(id) : api.patchPipeline(id, op.body)),
-    onSuccess: (p, op) => {
+    // When the user asked, not when the API answered (the job may already
+    // have moved on by then).
+    onMutate: () => ({ at: Date.now() }),
+    onSuccess: (p, op, ctx) => {
       storePipeline(qc, p);
-      if (jobId) recordEvent(jobId, { kind: "action", label: op.label, at: Date.now() });
+      if (jobId) recordEvent(jobId, { kind: "action", label: op.label, at: ctx?.at ?? Date.now() });
       refreshPipeline(qc, id);
     },
   });

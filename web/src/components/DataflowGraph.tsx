@@ -1,7 +1,7 @@
 // The dataflow graph: one card per node (a fused chain of operators), with
 // its parallelism and, when metrics are given, its throughput and a
 // colour for its backpressure.
-import { memo, useMemo } from "react";
+import { createContext, memo, useContext, useMemo } from "react";
 import { ReactFlow, Handle, Position, type Node, type Edge, type NodeProps } from "@xyflow/react";
 import "@xyflow/react/dist/base.css";
 import type { GraphNode, PipelineGraph } from "../api/types";
@@ -15,9 +15,11 @@ export interface NodeMetrics {
 
 type FlowData = {
   node: GraphNode;
-  metrics?: Sample;
-  showMetrics: boolean;
 };
+
+// Metrics reach the nodes through context, so that a metrics update does
+// not hand React Flow new node objects (it would measure them again).
+const MetricsContext = createContext<Record<number, Sample | undefined> | undefined>(undefined);
 
 function shortOp(op: string): string {
   const o = op.toLowerCase();
@@ -27,7 +29,10 @@ function shortOp(op: string): string {
 }
 
 const OperatorNode = memo(function OperatorNode({ data }: NodeProps<Node<FlowData>>) {
-  const { node, metrics, showMetrics } = data;
+  const { node } = data;
+  const all = useContext(MetricsContext);
+  const showMetrics = all !== undefined;
+  const metrics = all?.[node.node_id];
   const ops = chainSteps(node.operator);
   const descs = chainSteps(node.description);
   const paired = ops.length === descs.length;
@@ -94,12 +99,16 @@ export function DataflowGraph({ graph, metrics, animated, className }: DataflowG
           id: String(n.node_id),
           type: "operator",
           position: { x: p.x, y: p.y },
-          data: { node: n, metrics: metrics?.[n.node_id], showMetrics: metrics !== undefined },
+          data: { node: n },
           draggable: false,
           selectable: false,
+          // Known sizes let React Flow show and fit the nodes before it has
+          // measured them.
+          initialWidth: 320,
+          initialHeight: 60 + 21 * chainSteps(n.description).length,
         };
       }),
-    [graph, placed, metrics],
+    [graph, placed],
   );
   const edges: Edge[] = useMemo(
     () =>
@@ -121,6 +130,7 @@ export function DataflowGraph({ graph, metrics, animated, className }: DataflowG
     [graph],
   );
   return (
+    <MetricsContext.Provider value={metrics}>
     <div className={`graph-host ${className ?? ""}`} data-testid="dataflow-graph">
       <ReactFlow
         key={shape}
@@ -139,5 +149,6 @@ export function DataflowGraph({ graph, metrics, animated, className }: DataflowG
         proOptions={{ hideAttribution: true }}
       />
     </div>
+    </MetricsContext.Provider>
   );
 }

@@ -12,6 +12,8 @@ export interface ErrorViewProps {
   what: string;
   onRetry?: () => void;
   compact?: boolean;
+  /** What to say under a not-found heading. */
+  notFoundDetail?: string;
 }
 
 export function describeError(error: unknown): { kind: "unreachable" | "notfound" | "api" | "client"; status?: number; message: string } {
@@ -24,7 +26,7 @@ export function describeError(error: unknown): { kind: "unreachable" | "notfound
   return { kind: "client", message };
 }
 
-export function ErrorView({ error, what, onRetry, compact }: ErrorViewProps) {
+export function ErrorView({ error, what, onRetry, compact, notFoundDetail }: ErrorViewProps) {
   const d = describeError(error);
   const cls = `state-view${compact ? " compact" : ""}`;
   const retry = onRetry && (
@@ -56,7 +58,7 @@ export function ErrorView({ error, what, onRetry, compact }: ErrorViewProps) {
           <Search />
         </div>
         <h2>{d.message || `The ${what} was not found`}</h2>
-        <p>It may have been deleted, or the link may be wrong.</p>
+        <p>{notFoundDetail ?? "It may have been deleted, or the link may be wrong."}</p>
         <div className="buttons">
           <Link className="btn" to="/pipelines">
             All pipelines

@@ -102,7 +102,9 @@ function Stats({
         </div>
         <div className="value">{par}</div>
         <div className="sub">
-          {job?.tasks !== null && job?.tasks !== undefined ? `${job.tasks} tasks running` : `${pipeline.graph.nodes.length} nodes`}
+          {job?.state === "Running" && job.tasks !== null
+            ? `${job.tasks} ${job.tasks === 1 ? "task" : "tasks"} running`
+            : `${pipeline.graph.nodes.length} ${pipeline.graph.nodes.length === 1 ? "node" : "nodes"}`}
         </div>
       </div>
       <div className="stat">
@@ -146,7 +148,7 @@ export default function PipelineDetailPage({ id }: { id: string }) {
   if (pipeline.isError && !pipeline.data) {
     return (
       <div className="card">
-        <ErrorView error={pipeline.error} what="pipeline" onRetry={() => void pipeline.refetch()} />
+        <ErrorView error={pipeline.error} what="pipeline" onRetry={() => void pipeline.refetch()} notFoundDetail={`No pipeline has the id ${id}. It may have been deleted, or the link may be wrong.`} />
       </div>
     );
   }

@@ -67,7 +67,7 @@ export function StateHistory({ job }: { job: Job | undefined }) {
     if (job) {
       known.push({ what: "Job created", at: job.created_at / 1000, tone: "blue" });
       if (job.start_time) known.push({ what: `Started (run ${job.run_id})`, at: job.start_time / 1000, tone: "green" });
-      if (job.finish_time) known.push({ what: "Finished running", at: job.finish_time / 1000, tone: "grey" });
+      if (job.finish_time) known.push({ what: `Run ${job.run_id} ended`, at: job.finish_time / 1000, tone: "grey" });
     }
     for (const e of events) {
       known.push({
