@@ -116,6 +116,15 @@ func convert(e tree.Expr, sc *scope) (expr.Expr, error) {
 		return function(x, sc)
 	case *tree.UnaryExpr:
 		return unary(x, sc)
+	case *tree.ColumnAccessExpr:
+		if x.ByIndex {
+			return nil, errAt(x, "field access by position is not supported")
+		}
+		s, err := convert(x.Expr, sc)
+		if err != nil {
+			return nil, err
+		}
+		return structField(x, s, string(x.ColName))
 	case tree.UnqualifiedStar:
 		return nil, errAt(x, "* is only allowed as a whole item of the select list")
 	case *tree.Subquery:
@@ -137,17 +146,30 @@ func column(x *tree.UnresolvedName, sc *scope) (expr.Expr, error) {
 	if x.Star {
 		return nil, errAt(x, "%s is only allowed as a whole item of the select list", tree.AsString(x))
 	}
-	col := x.Parts[0]
-	switch x.NumParts {
-	case 1:
-	case 2:
-		q := x.Parts[1]
-		if q != sc.tableName && q != sc.alias {
-			return nil, &semError{msg: fmt.Sprintf("unknown table '%s' in column reference %s", q, tree.AsString(x)), name: q}
-		}
-	default:
-		return nil, errAt(x, "column reference %s has too many parts", tree.AsString(x))
+	// Parts are stored last first: c, t.c, t.s.f, or s.f for a field f of
+	// a struct column s.
+	parts := make([]string, x.NumParts)
+	for i := range parts {
+		parts[i] = x.Parts[x.NumParts-1-i]
 	}
+	isTable := func(q string) bool { return q == sc.tableName || q == sc.alias }
+	switch {
+	case len(parts) == 1:
+		return lookupColumn(parts[0], sc)
+	case len(parts) == 2 && isTable(parts[0]):
+		return lookupColumn(parts[1], sc)
+	case len(parts) == 2:
+		if _, ok := sc.lookup(parts[0]); !ok {
+			return nil, &semError{msg: fmt.Sprintf("unknown table or column '%s' in %s", parts[0], tree.AsString(x)), name: parts[0]}
+		}
+		return fieldOf(x, parts[0], parts[1:], sc)
+	case isTable(parts[0]):
+		return fieldOf(x, parts[1], parts[2:], sc)
+	}
+	return nil, &semError{msg: fmt.Sprintf("unknown table '%s' in %s", parts[0], tree.AsString(x)), name: parts[0]}
+}
+
+func lookupColumn(col string, sc *scope) (expr.Expr, error) {
 	i, ok := sc.lookup(col)
 	if !ok {
 		return nil, &semError{
@@ -156,6 +178,36 @@ func column(x *tree.UnresolvedName, sc *scope) (expr.Expr, error) {
 		}
 	}
 	return &expr.Column{Index: i, Name: col, T: sc.cols[i].Type}, nil
+}
+
+// fieldOf resolves column.field[.field...].
+func fieldOf(node tree.NodeFormatter, col string, fields []string, sc *scope) (expr.Expr, error) {
+	e, err := lookupColumn(col, sc)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range fields {
+		if e, err = structField(node, e, f); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+func structField(node tree.NodeFormatter, e expr.Expr, name string) (expr.Expr, error) {
+	st, ok := e.Type().(*arrow.StructType)
+	if !ok {
+		return nil, errAt(node, "%s is %s, not a struct: it has no field '%s'", e, typeName(e.Type()), name)
+	}
+	i, ok := st.FieldIdx(name)
+	if !ok {
+		names := make([]string, st.NumFields())
+		for j, f := range st.Fields() {
+			names[j] = f.Name
+		}
+		return nil, &semError{msg: fmt.Sprintf("%s has no field '%s' (fields: %s)", e, name, strings.Join(names, ", ")), name: name}
+	}
+	return &expr.Field{Struct: e, Index: i, Name: name, T: st.Field(i).Type}, nil
 }
 
 func numLiteral(x *tree.NumVal) (expr.Expr, error) {

@@ -159,7 +159,7 @@ func TestPlanDiagnostics(t *testing.T) {
 		{name: "no sink", query: impulseDDL, msg: "nothing to run"},
 		{name: "unknown table", query: impulseDDL + "SELECT counter FROM nope", msg: "unknown table 'nope'", at: "nope"},
 		{name: "unknown column", query: impulseDDL + "SELECT counter,\n  countr FROM impulse", msg: "unknown column 'countr'", at: "countr"},
-		{name: "unknown qualifier", query: impulseDDL + "SELECT x.counter FROM impulse", msg: "unknown table 'x'", at: "x.counter"},
+		{name: "unknown qualifier", query: impulseDDL + "SELECT x.counter FROM impulse", msg: "unknown table or column 'x'", at: "x.counter"},
 		{name: "unknown connector", query: "CREATE TABLE t WITH (connector = 'kafkaa');", msg: "unknown connector 'kafkaa'", at: "'kafkaa'"},
 		{name: "missing connector", query: "CREATE TABLE t (a BIGINT) WITH (format = 'json'); SELECT a FROM t", msg: "needs a connector", at: "t ("},
 		{name: "invalid option value", query: "CREATE TABLE t WITH (connector = 'impulse', event_rate = 'fast'); SELECT * FROM t", msg: "'event_rate' must be a number", at: "event_rate"},

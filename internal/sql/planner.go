@@ -458,9 +458,12 @@ func (p *planner) query(sel *tree.Select, sink *table) error {
 		}
 		outName := string(item.As)
 		if outName == "" {
-			if col, ok := e.(*expr.Column); ok {
-				outName = col.Name
-			} else {
+			switch x := e.(type) {
+			case *expr.Column:
+				outName = x.Name
+			case *expr.Field:
+				outName = x.Name
+			default:
 				outName = tree.AsString(item.Expr)
 			}
 		}

@@ -211,6 +211,18 @@ func appendValue(buf []byte, a arrow.Array, i int) []byte {
 		unit := a.DataType().(*arrow.TimestampType).Unit
 		t := a.Value(i).ToTime(unit).UTC()
 		return appendJSONString(buf, t.Format(time.RFC3339Nano))
+	case *array.Struct:
+		st := a.DataType().(*arrow.StructType)
+		buf = append(buf, '{')
+		for f := 0; f < a.NumField(); f++ {
+			if f > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendJSONString(buf, st.Field(f).Name)
+			buf = append(buf, ':')
+			buf = appendValue(buf, a.Field(f), i)
+		}
+		return append(buf, '}')
 	}
 	return appendJSONString(buf, a.ValueStr(i))
 }
