@@ -17,15 +17,50 @@ var version = "dev"
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "runnel",
-		Short:         "Runnel runs streaming SQL pipelines",
+		Use:   "runnel",
+		Short: "Runnel runs streaming SQL pipelines",
+		Long: `Runnel runs streaming SQL pipelines. ` + "`runnel cluster`" + ` starts a server; the other
+commands talk to one at --endpoint (or $RUNNEL_ENDPOINT, default
+http://127.0.0.1:5115).
+
+Exit codes: 0 success; 1 the input was at fault (bad flags or arguments, a
+missing file, SQL that does not plan, an unknown pipeline, a request the
+server refused with a 4xx); 2 the server failed or could not be reached, or
+a job failed; 130 interrupted while waiting.`,
+		Example: `  runnel cluster &
+  runnel validate -f query.sql
+  runnel preview -f query.sql
+  runnel pipeline create --name doubled -f doubled.sql --wait
+  runnel job checkpoints doubled`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Reaching the command's own code marks errors from then on as the
+		// command's; cobra's earlier ones (unknown command, wrong
+		// arguments) are the user's.
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			if ran, ok := cmd.Context().Value(ranKey{}).(*bool); ok {
+				*ran = true
+			}
+		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newClusterCmd(), newMigrateCmd(), newVersionCmd())
+	root.AddCommand(newClusterCmd(), newMigrateCmd(), newVersionCmd(),
+		newPipelineCmd(), newJobCmd(), newPreviewCmd(), newValidateCmd())
+	root.AddGroup(&cobra.Group{ID: "client", Title: "Working with pipelines:"},
+		&cobra.Group{ID: "server", Title: "Running a server:"})
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "cluster", "migrate":
+			c.GroupID = "server"
+		case "pipeline", "job", "preview", "validate":
+			c.GroupID = "client"
+		}
+	}
 	return root
 }
+
+// ranKey is the context key of the flag PersistentPreRun sets.
+type ranKey struct{}
 
 // loadConfig reads the layered configuration for a server command.
 func loadConfig(cmd *cobra.Command) (config.Config, error) {
