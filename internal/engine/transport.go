@@ -39,6 +39,10 @@ type Outbox interface {
 	Send(ctx context.Context, m Message) error
 }
 
+// NewLocalTransport returns the in-process transport: one bounded channel
+// per subtask input. Wrap it to observe or shape traffic.
+func NewLocalTransport() Transport { return newLocalTransport() }
+
 // localTransport connects subtasks of one process with channels.
 type localTransport struct {
 	mu    sync.Mutex
