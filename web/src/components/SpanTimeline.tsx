@@ -48,7 +48,9 @@ function ticks(duration: number): number[] {
 export function SpanTimeline({ rows, start, end, now, showBytes, labelHeading }: SpanTimelineProps) {
   const total = Math.max(end - start, 1);
   const pct = (t: number) => Math.min(100, Math.max(0, ((t - start) / total) * 100));
-  const events = [...new Set(rows.flatMap((r) => r.spans.map((s) => s.event)))];
+  const order = Object.keys(SPAN_COLORS);
+  const rank = (e: string) => (order.includes(e) ? order.indexOf(e) : order.length);
+  const events = [...new Set(rows.flatMap((r) => r.spans.map((s) => s.event)))].sort((a, b) => rank(a) - rank(b));
   return (
     <div className="timeline" data-testid="span-timeline">
       <div className="tl-row" style={{ minHeight: 20 }}>

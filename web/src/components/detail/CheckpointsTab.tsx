@@ -128,7 +128,7 @@ export function CheckpointsTab({
   }
   const selected = list.find((c) => c.epoch === chosen) ?? list.find((c) => c.finish_time !== null) ?? list[0];
   return (
-    <div className="split" style={{ gridTemplateColumns: "minmax(0, 0.9fr) minmax(0, 1.4fr)" }}>
+    <div className="split" style={{ gridTemplateColumns: "minmax(0, 0.9fr) minmax(0, 1.4fr)", alignItems: "start" }}>
       <div className="card" data-testid="checkpoints-list">
         <div className="card-header">
           <h2 className="grow">Checkpoints</h2>
