@@ -39,7 +39,6 @@ type Source struct {
 	tsCol   int           // index in cols of the event-time column, or -1
 	subtask int
 	par     int
-	now     func() time.Time
 }
 
 // Run implements engine.Source.
@@ -234,11 +233,7 @@ func (s *Source) withEventTime(b arrow.RecordBatch, where func(row int) string) 
 			ts[i] = col.Value(i).ToTime(unit).UnixMicro()
 		}
 	} else {
-		now := time.Now
-		if s.now != nil {
-			now = s.now
-		}
-		t := now().UnixMicro()
+		t := time.Now().UnixMicro()
 		for i := range ts {
 			ts[i] = t
 		}
