@@ -302,7 +302,11 @@ func valuesOf(d compute.Datum) (values, error) {
 	case *compute.ArrayDatum:
 		return arrayValues{v.MakeArray()}, nil
 	case *compute.ScalarDatum:
-		return scalarValues{v.Value}, nil
+		sv := scalarValues{s: v.Value}
+		if str, ok := v.Value.(*scalar.String); ok && str.Valid {
+			sv.str = string(str.Data()) // once, not per row
+		}
+		return sv, nil
 	}
 	return nil, fmt.Errorf("unexpected %s value", d.Kind())
 }
@@ -321,7 +325,10 @@ func (v arrayValues) truth(i int) bool {
 
 func (v arrayValues) appendTo(bld array.Builder, i int) error { return appendValue(bld, v.a, i) }
 
-type scalarValues struct{ s scalar.Scalar }
+type scalarValues struct {
+	s   scalar.Scalar
+	str string
+}
 
 func (v scalarValues) valid(int) bool { return v.s.IsValid() }
 func (v scalarValues) release()       {}
@@ -346,7 +353,7 @@ func (v scalarValues) appendTo(bld array.Builder, _ int) error {
 	case *scalar.Boolean:
 		bld.(*array.BooleanBuilder).Append(s.Value)
 	case *scalar.String:
-		bld.(*array.StringBuilder).Append(string(s.Data()))
+		bld.(*array.StringBuilder).Append(v.str)
 	case *scalar.Timestamp:
 		bld.(*array.TimestampBuilder).Append(s.Value)
 	default:
