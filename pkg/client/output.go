@@ -57,7 +57,8 @@ type OutputStream struct {
 
 	r          *bufio.Reader
 	idle       *time.Timer
-	lastID     string
+	lastID     string // id of the last complete event, sent as Last-Event-ID
+	idBuf      string // id field of the event being read
 	retry      time.Duration
 	lost       error // why the current connection ended, nil while it is up
 	done       bool
@@ -283,6 +284,9 @@ func (s *OutputStream) readEvent() (sseEvent, error) {
 		}
 		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 		if line == "" {
+			// As in the SSE spec, an event's id counts once the event is
+			// complete, whether or not it carried data.
+			s.lastID = s.idBuf
 			if !hasData {
 				ev = sseEvent{}
 				continue
@@ -306,7 +310,7 @@ func (s *OutputStream) readEvent() (sseEvent, error) {
 			hasData = true
 		case "id":
 			if !strings.ContainsRune(value, 0) {
-				s.lastID = value
+				s.idBuf = value
 			}
 		case "retry":
 			if ms, err := strconv.ParseUint(value, 10, 31); err == nil {
