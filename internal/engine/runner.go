@@ -162,6 +162,8 @@ func (l *Local) Start(ctx context.Context, p *Program, opts RunOptions) (Executi
 			drain(in)
 		}
 		cancel()
+		// Logged before Done so that nothing of the run outlives it.
+		logger.Info("execution ended", "finished", x.finished(), "err", x.Err(), "duration", time.Since(x.start).Round(time.Millisecond))
 		close(x.done)
 	}()
 	started = true
@@ -205,9 +207,14 @@ func (x *execution) Err() error {
 func (x *execution) Finished() bool {
 	select {
 	case <-x.done:
+		return x.finished()
 	default:
 		return false
 	}
+}
+
+// finished is Finished once every task has ended.
+func (x *execution) finished() bool {
 	if x.Err() != nil || x.immediate.Load() {
 		return false
 	}
