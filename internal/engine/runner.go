@@ -15,6 +15,16 @@ import (
 	"github.com/runnel-dev/runnel/internal/metrics"
 )
 
+// How a run works: every node of the program becomes Parallelism tasks,
+// one goroutine each. A task owns a fresh instance of each operator of its
+// node's chain; batches pass along the chain by function call, and leave it
+// through outboxes into the bounded inboxes of the next node's tasks
+// (forward: same subtask index; shuffle: round-robin). End of stream is a
+// signal that each sender sends to each inbox it feeds; a task finishes its
+// chain once it has one from every sender, so draining needs no global
+// coordination. Watermarks and checkpoint barriers are meant to travel the
+// same way, as further Signals.
+
 // DefaultQueueSize is the capacity, in batches, of a subtask's input queue.
 // With batches of at most a few thousand rows it bounds the memory held in
 // flight per subtask while leaving room to absorb jitter.
