@@ -111,6 +111,47 @@ describe("web console with recorded errors and checkpoints", { timeout: 120_000 
     });
   });
 
+  it("offers Restart for a failed job and shows why it failed", async () => {
+    // The job is made to look Failed in the browser; the restart goes to the real API.
+    const jobsRe = new RegExp(`/api/v1/pipelines/${pipeline.id}/jobs$`);
+    const pipelineRe = new RegExp(`/api/v1/pipelines/${pipeline.id}$`);
+    await page.route(jobsRe, async (r) => {
+      const res = await r.fetch();
+      const body = await res.json();
+      for (const j of body.data) {
+        Object.assign(j, {
+          state: "Failed",
+          running_desired: true,
+          finish_time: Date.now() * 1000,
+          action: null,
+          action_text: "Failed",
+          action_in_progress: false,
+          failure_reason: { error: "sink write failed: connection reset by peer (os error 104)", domain: "external" },
+        });
+      }
+      await r.fulfill({ response: res, json: body });
+    });
+    await page.route(pipelineRe, async (r) => {
+      if (r.request().method() !== "GET") return r.fallback();
+      const res = await r.fetch();
+      await r.fulfill({ response: res, json: { ...(await res.json()), action: null, action_text: "Failed", action_in_progress: false } });
+    });
+    await page.goto(`${server.url}/pipelines/${pipeline.id}`);
+    await page.waitForSelector('.title-line [data-state="Failed"]');
+    await page.getByTestId("failure-reason").waitFor();
+    assert.match(await page.getByTestId("failure-reason").textContent(), /connection reset by peer.*|external error/);
+    assert.equal(await page.getByTestId("action-button").textContent(), "Restart");
+    await page.screenshot({ path: join(out, "16-detail-failed.png") });
+    await page.getByTestId("action-button").click();
+    const restart = page.waitForResponse((res) => res.url().endsWith(`/pipelines/${pipeline.id}/restart`) && res.request().method() === "POST");
+    await page.getByTestId("confirm-dialog").getByRole("button", { name: "Restart", exact: true }).click();
+    const res = await restart;
+    assert.equal(res.status(), 200);
+    assert.equal(res.request().postData(), "{}");
+    await page.unroute(jobsRe);
+    await page.unroute(pipelineRe);
+  });
+
   after(async () => {
     await browser?.stop();
     await server?.stop();

@@ -46,20 +46,20 @@ export function isTerminal(state: string | undefined | null): boolean {
 }
 
 const descriptions: Record<JobState, string> = {
-  Created: "Waiting for the controller to pick the job up",
+  Created: "Waiting for the controller",
   Compiling: "Planning the query",
-  Scheduling: "Starting the job's tasks",
+  Scheduling: "Starting tasks",
   Running: "Processing data",
   Rescaling: "Changing parallelism",
   Recovering: "Recovering from a failure",
   Restarting: "Restarting",
-  CheckpointStopping: "Taking a final checkpoint before stopping",
+  CheckpointStopping: "Final checkpoint, then stop",
   Stopping: "Stopping",
-  Stopped: "Stopped; can be started again",
-  Finishing: "Sources are done; draining",
+  Stopped: "Can be started again",
+  Finishing: "Draining after input ended",
   Finished: "All input processed",
-  Failing: "Failing; stopping its tasks",
-  Failed: "Failed; see the failure reason and the Errors tab",
+  Failing: "Stopping after a failure",
+  Failed: "See the failure reason",
 };
 
 export function stateDescription(state: string | undefined | null): string {
