@@ -1,0 +1,348 @@
+// Package benchrun runs a Nexmark query on the embedded engine (no server)
+// and measures it: throughput, end-to-end latency and peak memory. It backs
+// `runnel bench nexmark` and the bench/ micro-benchmarks.
+//
+// Definitions:
+//
+//   - events/s is the source's event count divided by the wall time from
+//     starting the execution to its end (every sink finished).
+//   - events/s per core is events/s ÷ min(parallelism, runtime.NumCPU()):
+//     the cores the run could use, since every operator runs with the
+//     same parallelism.
+//   - end-to-end latency is measured per sink batch: the time from when
+//     the sources had first emitted an event at least as late (in event
+//     time) as the batch's latest event time, to when the sink received the
+//     batch. For stateless queries that is exactly the batch's trip
+//     through the dataflow, queues included; for windowed queries it is
+//     the time from the window's last input event to its result. The
+//     figures are upper bounds: with several source subtasks, the earliest
+//     subtask to pass that event time counts.
+//   - peak RSS is the process's high-water resident set (VmHWM in
+//     /proc/self/status, reset at the start of the run where the kernel
+//     allows it; getrusage's maxrss elsewhere).
+package benchrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/runnel-dev/runnel/bench/nexmark"
+	"github.com/runnel-dev/runnel/internal/engine"
+	"github.com/runnel-dev/runnel/internal/sql"
+)
+
+// Config is one benchmark run.
+type Config struct {
+	// Query is a name from nexmark.Names, e.g. "q5".
+	Query string
+	// Events is the total number of source events (> 0).
+	Events int64
+	// Parallelism of every operator (default 1).
+	Parallelism int
+	// Seed of the generator.
+	Seed int64
+	// Progress, if set, is called about every ProgressEvery with the
+	// events emitted so far, and once more at the end.
+	Progress      func(emitted, total int64)
+	ProgressEvery time.Duration
+	// Logger receives the engine's logs (default: discarded).
+	Logger *slog.Logger
+}
+
+// Result is what a run measured. The JSON keys are those of
+// `runnel bench nexmark --json`.
+type Result struct {
+	Query               string  `json:"query"`
+	Events              int64   `json:"events"`
+	Parallelism         int     `json:"parallelism"`
+	Seconds             float64 `json:"seconds"`
+	EventsPerSec        float64 `json:"events_per_sec"`
+	EventsPerSecPerCore float64 `json:"events_per_sec_per_core"`
+	P50Ms               float64 `json:"p50_ms"`
+	P99Ms               float64 `json:"p99_ms"`
+	PeakRSSBytes        int64   `json:"peak_rss_bytes"`
+}
+
+// Cores is the divisor of events/s per core: min(parallelism, NumCPU).
+func Cores(parallelism int) int { return max(1, min(parallelism, runtime.NumCPU())) }
+
+// Plan renders and plans a query with the blackhole sink.
+func Plan(query string, events, seed int64, parallelism int) (*engine.Program, error) {
+	q, err := nexmark.Render(query, nexmark.Source{Events: events, Seed: seed}, nexmark.Blackhole)
+	if err != nil {
+		return nil, err
+	}
+	p, err := sql.Plan(q, sql.Options{Parallelism: parallelism})
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: %w", query, err)
+	}
+	return p, nil
+}
+
+// Run plans and runs one benchmark to completion.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if cfg.Events <= 0 {
+		return Result{}, errors.New("events must be positive")
+	}
+	if cfg.Parallelism <= 0 {
+		cfg.Parallelism = 1
+	}
+	if cfg.ProgressEvery <= 0 {
+		cfg.ProgressEvery = 200 * time.Millisecond
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	p, err := Plan(cfg.Query, cfg.Events, cfg.Seed, cfg.Parallelism)
+	if err != nil {
+		return Result{}, err
+	}
+	m := newMeter(cfg.Parallelism)
+	p, err = m.instrument(p)
+	if err != nil {
+		return Result{}, err
+	}
+
+	resetPeakRSS()
+	began := time.Now()
+	x, err := engine.NewRunner().Start(ctx, p, engine.RunOptions{JobID: "bench-" + cfg.Query, RunID: 1, Logger: logger})
+	if err != nil {
+		return Result{}, fmt.Errorf("start %s: %w", cfg.Query, err)
+	}
+	tick := time.NewTicker(cfg.ProgressEvery)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case <-x.Done():
+			break wait
+		case <-ctx.Done():
+			x.Stop(engine.StopImmediate)
+			<-x.Done()
+			return Result{}, fmt.Errorf("bench %s: %w", cfg.Query, ctx.Err())
+		case <-tick.C:
+			if cfg.Progress != nil {
+				cfg.Progress(m.emitted.Load(), cfg.Events)
+			}
+		}
+	}
+	elapsed := time.Since(began)
+	if err := x.Err(); err != nil {
+		return Result{}, fmt.Errorf("run %s: %w", cfg.Query, err)
+	}
+	if !x.Finished() {
+		return Result{}, fmt.Errorf("run %s: ended before its source was exhausted", cfg.Query)
+	}
+	emitted := m.emitted.Load()
+	if cfg.Progress != nil {
+		cfg.Progress(emitted, cfg.Events)
+	}
+	if emitted != cfg.Events {
+		return Result{}, fmt.Errorf("run %s: source emitted %d events, want %d", cfg.Query, emitted, cfg.Events)
+	}
+	secs := elapsed.Seconds()
+	p50, p99 := m.percentiles()
+	return Result{
+		Query:               cfg.Query,
+		Events:              emitted,
+		Parallelism:         cfg.Parallelism,
+		Seconds:             secs,
+		EventsPerSec:        float64(emitted) / secs,
+		EventsPerSecPerCore: float64(emitted) / secs / float64(Cores(cfg.Parallelism)),
+		P50Ms:               p50,
+		P99Ms:               p99,
+		PeakRSSBytes:        peakRSS(),
+	}, nil
+}
+
+// meter watches the sources and sinks of one run.
+type meter struct {
+	emitted atomic.Int64
+
+	mu sync.Mutex
+	// marks[s] are source subtask s's batches in emit order: their
+	// latest event time (µs) and when they were emitted. Both grow, since
+	// a subtask emits its events in order.
+	marks     [][]mark
+	lastEmit  time.Time
+	latencies []time.Duration
+}
+
+type mark struct {
+	maxTs int64
+	at    time.Time
+}
+
+func newMeter(parallelism int) *meter { return &meter{marks: make([][]mark, parallelism)} }
+
+// instrument returns a copy of p whose sources and sinks report to m.
+func (m *meter) instrument(p *engine.Program) (*engine.Program, error) {
+	nodes := make([]*engine.Node, len(p.Nodes))
+	for i, n := range p.Nodes {
+		c := *n
+		c.Chain = slices.Clone(n.Chain)
+		for j := range c.Chain {
+			op := &c.Chain[j]
+			switch op.Kind {
+			case engine.KindSource:
+				inner := op.NewSource
+				op.NewSource = func(info engine.TaskInfo) (engine.Source, error) {
+					s, err := inner(info)
+					if err != nil {
+						return nil, err
+					}
+					return &meteredSource{Source: s, m: m, subtask: info.Subtask}, nil
+				}
+			case engine.KindSink:
+				inner := op.NewOperator
+				op.NewOperator = func(info engine.TaskInfo) (engine.Operator, error) {
+					o, err := inner(info)
+					if err != nil {
+						return nil, err
+					}
+					return &meteredSink{Operator: o, m: m}, nil
+				}
+			}
+		}
+		nodes[i] = &c
+	}
+	q, err := engine.NewProgram(nodes, p.Edges)
+	if err != nil {
+		return nil, fmt.Errorf("instrument program: %w", err)
+	}
+	return q, nil
+}
+
+func (m *meter) emit(subtask int, b arrow.RecordBatch) {
+	m.emitted.Add(b.NumRows())
+	ts, ok := maxEventTime(b)
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lastEmit = now
+	if !ok {
+		return
+	}
+	for subtask >= len(m.marks) {
+		m.marks = append(m.marks, nil)
+	}
+	if l := m.marks[subtask]; len(l) > 0 && l[len(l)-1].maxTs >= ts {
+		return // keep the list increasing; the earlier mark already covers ts
+	}
+	m.marks[subtask] = append(m.marks[subtask], mark{maxTs: ts, at: now})
+}
+
+// receive records the latency of one sink batch.
+func (m *meter) receive(b arrow.RecordBatch) {
+	if b.NumRows() == 0 {
+		return
+	}
+	now := time.Now()
+	ts, ok := maxEventTime(b)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	from := m.lastEmit
+	if ok {
+		var best time.Time
+		for _, l := range m.marks {
+			i := sort.Search(len(l), func(i int) bool { return l[i].maxTs >= ts })
+			if i < len(l) && (best.IsZero() || l[i].at.Before(best)) {
+				best = l[i].at
+			}
+		}
+		if !best.IsZero() {
+			from = best
+		}
+	}
+	if from.IsZero() {
+		return
+	}
+	m.latencies = append(m.latencies, now.Sub(from))
+}
+
+// percentiles are the nearest-rank p50 and p99 latencies in ms.
+func (m *meter) percentiles() (p50, p99 float64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.latencies) == 0 {
+		return 0, 0
+	}
+	l := slices.Clone(m.latencies)
+	slices.Sort(l)
+	return ms(rank(l, 0.50)), ms(rank(l, 0.99))
+}
+
+func rank(sorted []time.Duration, q float64) time.Duration {
+	i := int(q*float64(len(sorted))+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// maxEventTime is the latest event time (µs) in a batch's event-time column.
+func maxEventTime(b arrow.RecordBatch) (int64, bool) {
+	idx := b.Schema().FieldIndices(engine.TimestampField)
+	if len(idx) != 1 {
+		return 0, false
+	}
+	col, ok := b.Column(idx[0]).(*array.Timestamp)
+	if !ok || col.Len() == 0 {
+		return 0, false
+	}
+	unit := col.DataType().(*arrow.TimestampType).Unit
+	var best int64
+	found := false
+	for i := 0; i < col.Len(); i++ {
+		if col.IsValid(i) {
+			v := col.Value(i).ToTime(unit).UnixMicro()
+			if !found || v > best {
+				best, found = v, true
+			}
+		}
+	}
+	return best, found
+}
+
+type meteredSource struct {
+	engine.Source
+	m       *meter
+	subtask int
+}
+
+func (s *meteredSource) Run(ctx context.Context, stop <-chan struct{}, out engine.Collector) error {
+	return s.Source.Run(ctx, stop, engine.CollectorFunc(func(ctx context.Context, b arrow.RecordBatch) error {
+		s.m.emit(s.subtask, b)
+		return out.Collect(ctx, b)
+	}))
+}
+
+type meteredSink struct {
+	engine.Operator
+	m *meter
+}
+
+func (s *meteredSink) Process(ctx context.Context, b arrow.RecordBatch, out engine.Collector) error {
+	s.m.receive(b)
+	return s.Operator.Process(ctx, b, out)
+}
+
+// Close closes the wrapped sink if it holds resources.
+func (s *meteredSink) Close() error {
+	if c, ok := s.Operator.(engine.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
