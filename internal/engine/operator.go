@@ -58,14 +58,22 @@ type Closer interface {
 	Close() error
 }
 
-// Signal is a control message travelling with the data.
+// Signal is the kind of a control message travelling with the data.
 type Signal int
 
-// Signals. Watermarks and checkpoint barriers will join EndOfStream.
+// Signals. A Message is a record batch (SignalNone), a watermark, a
+// checkpoint barrier or the end of a sender's stream.
 const (
 	SignalNone Signal = iota
 	// SignalEndOfStream says the sending subtask will send nothing more.
 	SignalEndOfStream
+	// SignalWatermark carries Message.Watermark: the sender will send no
+	// more rows with an event time before it.
+	SignalWatermark
+	// SignalBarrier carries Message.Epoch: a checkpoint barrier. Receivers
+	// align barriers per input before snapshotting (checkpointing is not
+	// implemented yet; barriers are forwarded once aligned).
+	SignalBarrier
 )
 
 // Message is what moves between subtasks: a batch or a signal.
@@ -73,6 +81,42 @@ type Message struct {
 	Batch  arrow.RecordBatch
 	Signal Signal
 	// From is the sending subtask's index, for signals that must be
-	// aligned per input (end of stream now, barriers later).
+	// aligned per input (end of stream, watermarks, barriers).
 	From int
+	// Input is the index of the edge among the receiver's inputs, in the
+	// order of Program.Edges (0 for single-input nodes).
+	Input int
+	// Watermark is an event time in microseconds (SignalWatermark).
+	Watermark int64
+	// Epoch is the checkpoint epoch (SignalBarrier).
+	Epoch int64
+}
+
+// WatermarkHandler is implemented by operators that act on event time
+// (windows, joins with TTL). ProcessWatermark is called, in chain order,
+// each time the subtask's input watermark advances: the minimum over every
+// sender of every input, ignoring senders that ended or went idle.
+type WatermarkHandler interface {
+	ProcessWatermark(ctx context.Context, watermark int64, out Collector) error
+}
+
+// WatermarkGenerator is implemented by the operator that follows a source
+// and derives watermarks from the rows it sees. After every source batch
+// the runtime asks for the current watermark and, if it advanced, sends it
+// through the rest of the chain and downstream.
+type WatermarkGenerator interface {
+	CurrentWatermark() (int64, bool)
+}
+
+// MultiInputOperator is implemented by operators with several inputs
+// (joins). Such an operator heads its chain; the runtime calls
+// ProcessInput with the index of the edge a batch came on instead of
+// Process.
+type MultiInputOperator interface {
+	ProcessInput(ctx context.Context, input int, b arrow.RecordBatch, out Collector) error
+}
+
+// LateCounter is implemented by operators that drop late rows.
+type LateCounter interface {
+	LateRows() int64
 }

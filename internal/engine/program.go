@@ -100,6 +100,10 @@ type Edge struct {
 	Type      EdgeType
 	// Schema of the batches on the edge.
 	Schema *arrow.Schema
+	// Key, on a Shuffle edge, lists the columns whose values pick the
+	// receiving subtask (hash partitioning), so that all rows of one key
+	// meet in one subtask. Empty means round-robin.
+	Key []int
 }
 
 // Program is a planned physical dataflow ready to run. It is built by
@@ -159,6 +163,14 @@ func (p *Program) validate() error {
 		if !ok1 || !ok2 {
 			return fmt.Errorf("edge %d -> %d refers to an unknown node", e.Src, e.Dest)
 		}
+		if len(e.Key) > 0 && e.Type != Shuffle {
+			return fmt.Errorf("edge %d -> %d has a key but is not a shuffle", e.Src, e.Dest)
+		}
+		for _, k := range e.Key {
+			if e.Schema == nil || k < 0 || k >= e.Schema.NumFields() {
+				return fmt.Errorf("edge %d -> %d: key column %d is not in its schema", e.Src, e.Dest, k)
+			}
+		}
 		if e.Type == Forward && src.Parallelism != dst.Parallelism {
 			return fmt.Errorf("forward edge %d -> %d joins parallelism %d and %d", e.Src, e.Dest, src.Parallelism, dst.Parallelism)
 		}
@@ -200,10 +212,20 @@ func (p *Program) View() GraphView {
 		})
 	}
 	for _, e := range p.Edges {
+		keyType := "()"
+		if len(e.Key) > 0 && e.Schema != nil {
+			names := make([]string, len(e.Key))
+			for i, k := range e.Key {
+				if k >= 0 && k < e.Schema.NumFields() {
+					names[i] = e.Schema.Field(k).Name
+				}
+			}
+			keyType = "(" + strings.Join(names, ", ") + ")"
+		}
 		v.Edges = append(v.Edges, EdgeView{
 			SrcID:     e.Src,
 			DestID:    e.Dest,
-			KeyType:   "()",
+			KeyType:   keyType,
 			ValueType: schemaString(e.Schema),
 			EdgeType:  e.Type.String(),
 		})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -39,7 +40,15 @@ type Local struct {
 	// NewTransport makes the transport of one execution (default: bounded
 	// in-process channels).
 	NewTransport func() Transport
+	// IdleTimeout is how long a sender may stay silent before its
+	// watermark stops holding back the others (default DefaultIdleTimeout;
+	// negative disables idleness).
+	IdleTimeout time.Duration
 }
+
+// DefaultIdleTimeout is how long an upstream subtask may send nothing
+// before it is considered idle and no longer holds back the watermark.
+const DefaultIdleTimeout = 5 * time.Second
 
 // NewRunner returns a Runner that runs programs in this process.
 func NewRunner() *Local { return &Local{} }
@@ -89,16 +98,22 @@ func (l *Local) Start(ctx context.Context, p *Program, opts RunOptions) (Executi
 		}
 	}()
 
-	// Inputs first, so that every outbox has somewhere to point.
+	// Inputs first, so that every outbox has somewhere to point. Each
+	// edge is an input of its destination, numbered in edge order; each
+	// input has one sender per upstream subtask (one for forward edges).
 	expected := map[TaskAddr]int{}
-	for _, e := range p.Edges {
+	inputOf := make([]int, len(p.Edges))
+	senders := map[int][]int{} // node id -> senders per input
+	for i, e := range p.Edges {
 		src, dst := p.Node(e.Src), p.Node(e.Dest)
+		inputOf[i] = len(senders[dst.ID])
+		n := src.Parallelism
+		if e.Type == Forward && src.Parallelism == dst.Parallelism {
+			n = 1
+		}
+		senders[dst.ID] = append(senders[dst.ID], n)
 		for s := 0; s < dst.Parallelism; s++ {
-			if e.Type == Forward && src.Parallelism == dst.Parallelism {
-				expected[TaskAddr{dst.ID, s}]++
-			} else {
-				expected[TaskAddr{dst.ID, s}] += src.Parallelism
-			}
+			expected[TaskAddr{dst.ID, s}] += n
 		}
 	}
 	inboxes := map[TaskAddr]Inbox{}
@@ -124,13 +139,14 @@ func (l *Local) Start(ctx context.Context, p *Program, opts RunOptions) (Executi
 				inbox:    inboxes[TaskAddr{n.ID, s}],
 				expected: expected[TaskAddr{n.ID, s}],
 				x:        x,
+				wms:      newWatermarks(senders[n.ID], l.IdleTimeout),
 			}
-			for _, e := range p.Edges {
+			for ei, e := range p.Edges {
 				if e.Src != n.ID {
 					continue
 				}
 				dst := p.Node(e.Dest)
-				var out edgeOut
+				out := edgeOut{input: inputOf[ei]}
 				if e.Type == Forward && dst.Parallelism == n.Parallelism {
 					ob, err := tr.Outbox(TaskAddr{dst.ID, s})
 					if err != nil {
@@ -148,6 +164,9 @@ func (l *Local) Start(ctx context.Context, p *Program, opts RunOptions) (Executi
 					// Start each sender at a different subtask so that
 					// small streams spread out too.
 					out.next = s
+					if len(e.Key) > 0 && dst.Parallelism > 1 {
+						out.part = newPartitioner(e.Key, dst.Parallelism)
+					}
 				}
 				t.outs = append(t.outs, out)
 			}
@@ -296,6 +315,8 @@ func (x *execution) fail(ctx context.Context, err error) {
 type edgeOut struct {
 	boxes []Outbox
 	next  int
+	input int          // the edge's index among its destination's inputs
+	part  *partitioner // keyed shuffle, nil otherwise
 }
 
 // task is one subtask: a chain of operator instances fed by an inbox (or
@@ -311,6 +332,9 @@ type task struct {
 	outs     []edgeOut
 	x        *execution
 	logger   *slog.Logger
+	wms      *watermarks
+	multi    MultiInputOperator // the chain's head, if it has several inputs
+	lastWM   int64              // last watermark sent on
 
 	source Source
 	ops    []Operator // operators after the source (all of them if none)
@@ -325,6 +349,7 @@ type task struct {
 	bytesSent    atomic.Int64
 	blockedNanos atomic.Int64
 	blockedSince atomic.Int64
+	watermarkNow atomic.Int64
 }
 
 func (t *task) build(opts RunOptions, logger *slog.Logger) (err error) {
@@ -361,6 +386,12 @@ func (t *task) build(opts RunOptions, logger *slog.Logger) (err error) {
 		t.ops = append(t.ops, op)
 		t.opIdx = append(t.opIdx, i)
 	}
+	if len(t.ops) > 0 && t.source == nil {
+		if m, ok := t.ops[0].(MultiInputOperator); ok {
+			t.multi = m
+		}
+	}
+	t.lastWM = math.MinInt64
 	// links[i] feeds ops[i]; the one past the end feeds the edges.
 	t.links = make([]Collector, len(t.ops)+1)
 	t.links[len(t.ops)] = CollectorFunc(t.send)
@@ -438,17 +469,47 @@ func (t *task) runSafe(ctx context.Context) (err error) {
 			if err != nil {
 				return err
 			}
-			if m.Batch != nil {
+			t.wms.seen(m.Input, m.From)
+			switch m.Signal {
+			case SignalNone:
+				if m.Batch == nil {
+					continue
+				}
 				t.rowsRecv.Add(m.Batch.NumRows())
 				t.bytesRecv.Add(batchBytes(m.Batch))
-				err := t.links[0].Collect(ctx, m.Batch)
+				if t.multi != nil {
+					t.cur = t.opIdx[0]
+					err = t.multi.ProcessInput(ctx, m.Input, m.Batch, t.links[1])
+					if err != nil {
+						err = t.tag(err)
+					}
+				} else {
+					err = t.links[0].Collect(ctx, m.Batch)
+				}
 				m.Batch.Release()
 				if err != nil {
 					return err
 				}
-			}
-			if m.Signal == SignalEndOfStream {
+			case SignalWatermark:
+				if wm, ok := t.wms.update(m.Input, m.From, m.Watermark); ok {
+					if err := t.watermark(ctx, 0, wm); err != nil {
+						return err
+					}
+				}
+			case SignalBarrier:
+				// Checkpoints come with P3: barriers pass through.
+				if t.wms.barrier(m.Input, m.From, m.Epoch) {
+					if err := t.broadcast(ctx, Message{Signal: SignalBarrier, Epoch: m.Epoch}); err != nil {
+						return err
+					}
+				}
+			case SignalEndOfStream:
 				remaining--
+				if wm, ok := t.wms.end(m.Input, m.From); ok && remaining > 0 {
+					if err := t.watermark(ctx, 0, wm); err != nil {
+						return err
+					}
+				}
 			}
 		}
 	}
@@ -467,7 +528,59 @@ func (t *task) fromSource(ctx context.Context, b arrow.RecordBatch) error {
 	t.bytesRecv.Add(batchBytes(b))
 	err := t.links[0].Collect(ctx, b)
 	t.cur = 0
-	return err
+	if err != nil {
+		return err
+	}
+	for i, op := range t.ops {
+		g, ok := op.(WatermarkGenerator)
+		if !ok {
+			continue
+		}
+		if wm, ok := g.CurrentWatermark(); ok && wm > t.lastWM {
+			if err := t.watermark(ctx, i+1, wm); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// watermark passes a watermark to the chain's operators from index from
+// on, then to every outgoing edge.
+func (t *task) watermark(ctx context.Context, from int, wm int64) error {
+	if wm <= t.lastWM {
+		return nil
+	}
+	t.lastWM = wm
+	t.watermarkNow.Store(wm)
+	for i := from; i < len(t.ops); i++ {
+		h, ok := t.ops[i].(WatermarkHandler)
+		if !ok {
+			continue
+		}
+		prev := t.cur
+		t.cur = t.opIdx[i]
+		err := h.ProcessWatermark(ctx, wm, t.links[i+1])
+		if err != nil {
+			return t.tag(err)
+		}
+		t.cur = prev
+	}
+	return t.broadcast(ctx, Message{Signal: SignalWatermark, Watermark: wm})
+}
+
+// broadcast sends a signal to every subtask of every outgoing edge.
+func (t *task) broadcast(ctx context.Context, m Message) error {
+	m.From = t.subtask
+	for _, o := range t.outs {
+		m.Input = o.input
+		for _, box := range o.boxes {
+			if err := t.deliver(ctx, box, m); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // send hands a batch emitted by the chain to every outgoing edge.
@@ -479,10 +592,32 @@ func (t *task) send(ctx context.Context, b arrow.RecordBatch) error {
 	t.bytesSent.Add(batchBytes(b))
 	for i := range t.outs {
 		o := &t.outs[i]
+		if o.part != nil {
+			parts, err := o.part.split(ctx, b)
+			if err != nil {
+				return t.tag(err)
+			}
+			for d, pb := range parts {
+				if pb == nil {
+					continue
+				}
+				err := t.deliver(ctx, o.boxes[d], Message{Batch: pb, From: t.subtask, Input: o.input})
+				if err != nil {
+					pb.Release()
+					for _, rest := range parts[d+1:] {
+						if rest != nil {
+							rest.Release()
+						}
+					}
+					return err
+				}
+			}
+			continue
+		}
 		box := o.boxes[o.next%len(o.boxes)]
 		o.next++
 		b.Retain()
-		if err := t.deliver(ctx, box, Message{Batch: b, From: t.subtask}); err != nil {
+		if err := t.deliver(ctx, box, Message{Batch: b, From: t.subtask, Input: o.input}); err != nil {
 			b.Release()
 			return err
 		}
@@ -500,14 +635,7 @@ func (t *task) deliver(ctx context.Context, box Outbox, m Message) error {
 }
 
 func (t *task) sendEnd(ctx context.Context) error {
-	for _, o := range t.outs {
-		for _, box := range o.boxes {
-			if err := t.deliver(ctx, box, Message{Signal: SignalEndOfStream, From: t.subtask}); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return t.broadcast(ctx, Message{Signal: SignalEndOfStream})
 }
 
 func (t *task) close() {
