@@ -66,7 +66,8 @@ func (e silentError) Unwrap() error { return e.error }
 
 // jobFailedError is a wait that ended with the job Failed.
 type jobFailedError struct {
-	pipeline string
+	pipeline string // for messages
+	ref      string // for commands: a name, or an id where there is no name
 	job      client.Job
 }
 
@@ -75,7 +76,7 @@ func (e *jobFailedError) Error() string {
 	if f := e.job.FailureReason; f != nil {
 		msg += ": " + f.Error
 	}
-	return msg + fmt.Sprintf(" (see `runnel job errors %s`)", e.pipeline)
+	return msg + fmt.Sprintf(" (see `runnel job errors %s`)", e.ref)
 }
 
 // exitCode maps an error to the exit status scripts can rely on: 1 when
@@ -262,7 +263,7 @@ func waitJob(cmd *cobra.Command, c *client.Client, p *client.Pipeline, t target,
 			case j.State == client.StateRunning && newRun:
 				return true, nil
 			case j.State == client.StateFailed && (newRun || moved):
-				return false, &jobFailedError{pipeline: p.Name, job: *j}
+				return false, &jobFailedError{pipeline: p.Name, ref: p.Name, job: *j}
 			case j.State == client.StateFinished && (newRun || moved):
 				return true, nil
 			case j.State == client.StateStopped && moved:

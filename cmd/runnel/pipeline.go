@@ -222,7 +222,7 @@ func describePipeline(w io.Writer, now time.Time, p *client.Pipeline, j *client.
 	kv("Name", p.Name)
 	state := string(j.State)
 	if j.Tasks != nil && j.State == client.StateRunning {
-		state += fmt.Sprintf(" (run %d, %d tasks)", j.RunID, *j.Tasks)
+		state += fmt.Sprintf(" (run %d, %d %s)", j.RunID, *j.Tasks, plural(int(*j.Tasks), "task", "tasks"))
 	} else if j.RunID > 0 {
 		state += fmt.Sprintf(" (run %d)", j.RunID)
 	}

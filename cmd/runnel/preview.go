@@ -167,10 +167,14 @@ func runPreview(cmd *cobra.Command, c *client.Client, format outputFormat, query
 	}
 	// The job ended by itself: its time ran out, its sources finished, or
 	// it failed.
-	last, err := c.CurrentJob(context.WithoutCancel(ctx), p.ID)
+	// The output ends as the job stops; give the controller a moment to
+	// record how it ended.
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	last, err := c.WaitForJob(wctx, p.ID, func(j *client.Job) (bool, error) { return j.State.Terminal(), nil })
 	if err == nil && last.State == client.StateFailed {
 		fmt.Fprintf(stderr, "Preview failed after %s.\n", summary)
-		return &jobFailedError{pipeline: "preview " + p.ID, job: *last}
+		return &jobFailedError{pipeline: "preview " + p.ID, ref: p.ID, job: *last}
 	}
 	fmt.Fprintf(stderr, "Preview ended after %s.\n", summary)
 	return nil
@@ -210,13 +214,21 @@ func (t *liveTable) write(operator string, r client.Row) error {
 		t.widths = make([]int, len(r.Columns))
 		t.numeric = make([]bool, len(r.Columns))
 		for i, c := range r.Columns {
-			_, num := r.Values[i].(json.Number)
-			t.numeric[i] = num
+			// Headroom, so that the next rows' values seldom widen the
+			// column and repeat the header: counters grow, strings vary.
 			w := width(cells[i])
-			if num {
-				w += 2 // headroom for growing counters
+			switch r.Values[i].(type) {
+			case json.Number:
+				t.numeric[i] = true
+				w += 2
+			case bool:
+				w = len("false")
+			case string:
+				w = max(w+w/2, 8)
+			default:
+				w = max(w, 4)
 			}
-			t.widths[i] = min(max(width(c), w, 4), maxCell)
+			t.widths[i] = min(max(width(c), w), maxCell)
 		}
 		header = true
 	}
