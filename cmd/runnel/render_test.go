@@ -132,7 +132,7 @@ func TestRenderMetrics(t *testing.T) {
 		{NodeID: 1, MetricGroups: []client.MetricGroup{
 			{Name: "backpressure", Subtasks: series(0.25, 0.5)},
 			{Name: "bytes_recv", Subtasks: series(0, 0)},
-			{Name: "bytes_sent", Subtasks: series(2048, 3 << 20)},
+			{Name: "bytes_sent", Subtasks: series(2048, 3<<20)},
 			{Name: "messages_recv", Subtasks: series(0, 0)},
 			{Name: "messages_sent", Subtasks: series(49.5, 25000)},
 		}},
@@ -203,7 +203,7 @@ func TestLiveTable(t *testing.T) {
 		row(cols, n("1"), "a", true, nil),
 		row(cols, n("100"), "bb", false, "multi\nline"),
 		row(cols, n("12345"), "c", true, map[string]any{"k": n("1")}), // wider than the headroom: header again
-		row(cols, n("2"), strings.Repeat("x", 60), true, nil),            // capped and cut
+		row(cols, n("2"), strings.Repeat("x", 60), true, nil),         // capped and cut
 	} {
 		if err := lt.write("sink_1", r); err != nil {
 			t.Fatal(err)
