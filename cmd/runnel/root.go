@@ -46,6 +46,7 @@ a job failed; 130 interrupted while waiting.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newClusterCmd(), newMigrateCmd(), newVersionCmd(),
 		newPipelineCmd(), newJobCmd(), newPreviewCmd(), newValidateCmd())
+	root.AddCommand(newBenchCmd())
 	root.AddGroup(&cobra.Group{ID: "client", Title: "Working with pipelines:"},
 		&cobra.Group{ID: "server", Title: "Running a server:"})
 	for _, c := range root.Commands() {
