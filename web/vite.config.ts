@@ -37,5 +37,7 @@ export default defineConfig({
     include: ["src/**/*.test.{ts,tsx}"],
     setupFiles: ["src/test/setup.ts"],
     restoreMocks: true,
+    // The machines are small and busy; a slow test is not a failed one.
+    testTimeout: 20_000,
   },
 });

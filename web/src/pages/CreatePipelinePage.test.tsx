@@ -47,12 +47,12 @@ describe("CreatePipelinePage", () => {
     await userEvent.clear(within(dialog).getByLabelText("Checkpoint interval"));
     await userEvent.type(within(dialog).getByLabelText("Checkpoint interval"), "30");
     await userEvent.click(screen.getByTestId("launch-submit"));
-    expect(await within(dialog).findByText(/A record already exists/)).toBeTruthy();
+    expect(await within(dialog).findByText(/A record already exists/, {}, { timeout: 5000 })).toBeTruthy();
 
     await userEvent.clear(within(dialog).getByLabelText("Name"));
     await userEvent.type(within(dialog).getByLabelText("Name"), "clicks");
     await userEvent.click(screen.getByTestId("launch-submit"));
-    await waitFor(() => expect(window.location.pathname).toBe("/pipelines/pl_new"));
+    await waitFor(() => expect(window.location.pathname).toBe("/pipelines/pl_new"), { timeout: 5000 });
     expect(api.calls.filter((c) => c.method === "POST" && c.path === "/pipelines").at(-1)?.body).toEqual({
       name: "clicks",
       query: "SELECT 1",
