@@ -91,7 +91,7 @@ function Stats({
           Throughput
         </div>
         <div className="value">{tp ? formatRate(tp.in) : "—"}</div>
-        <div className="sub">{tp ? `in · ${formatRate(tp.out)} out` : "shown while running"}</div>
+        <div className="sub">{tp ? `entering · ${formatRate(tp.out)} leaving` : "shown while running"}</div>
       </div>
       <div className="stat">
         <div className="label">
