@@ -222,7 +222,7 @@ func (w *windowAgg) addSession(t int64, keys, args []arrow.Array, r int) {
 	cur := &window{start: t, end: t + gap}
 	kept := ss[:0:0]
 	for _, s := range ss {
-		if s.start < cur.end && cur.start < s.end {
+		if s.start <= cur.end && cur.start <= s.end {
 			if cur.groups == nil {
 				cur.groups = s.groups
 			} else {
@@ -447,7 +447,7 @@ func (w *windowAgg) emit(ctx context.Context, wins []*window, out Collector) err
 			for i, spec := range w.cfg.Aggs {
 				w.appendResult(bld.Field(nk+1+i), spec, &g.accs[i])
 			}
-			bld.Field(nk+1+len(w.cfg.Aggs)).(*array.TimestampBuilder).Append(arrow.Timestamp(win.end - 1))
+			bld.Field(nk + 1 + len(w.cfg.Aggs)).(*array.TimestampBuilder).Append(arrow.Timestamp(win.end - 1))
 			rows++
 			if rows >= maxOutRows {
 				if err = flush(); err != nil {

@@ -1,6 +1,7 @@
 package sql
 
 import (
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -61,6 +62,7 @@ type statement struct {
 	start, end int    // its offsets in the rewritten text
 	tokens     []scanner.InspectToken
 	ast        tree.Statement
+	watermarks []watermarkDecl
 }
 
 // split lexes the query, bridges the dialect, cuts it into statements and
@@ -71,12 +73,23 @@ func split(query string) (*source, []*statement, []Diagnostic) {
 	if d := lexError(src, toks); d != nil {
 		return src, nil, []Diagnostic{*d}
 	}
-	src.text, src.ins = addEmptyColumnLists(query, toks)
+	quoted, qins := quoteWindowNames(query, toks)
+	if len(qins) > 0 {
+		toks = scanner.Inspect(quoted)
+	}
+	text, eins := addEmptyColumnLists(quoted, toks)
+	src.text, src.ins = text, composeInsertions(qins, eins)
 	if len(src.ins) > 0 {
 		toks = scanner.Inspect(src.text)
 		if d := lexError(src, toks); d != nil {
 			return src, nil, []Diagnostic{*d}
 		}
+	}
+
+	var wms []watermarkDecl
+	src.text, wms = stripWatermarks(src.text, toks)
+	if len(wms) > 0 {
+		toks = scanner.Inspect(src.text)
 	}
 
 	var stmts []*statement
@@ -87,6 +100,11 @@ func split(query string) (*source, []*statement, []Diagnostic) {
 		}
 		st := &statement{start: int(cur[0].Start), end: int(cur[len(cur)-1].End), tokens: cur}
 		st.text = src.text[st.start:st.end]
+		for _, w := range wms {
+			if w.at >= st.start && w.at < st.end {
+				st.watermarks = append(st.watermarks, w)
+			}
+		}
 		stmts = append(stmts, st)
 		cur = nil
 	}
@@ -172,6 +190,144 @@ func addEmptyColumnLists(q string, toks []scanner.InspectToken) (string, []inser
 	}
 	sb.WriteString(q[prev:])
 	return sb.String(), ins
+}
+
+// watermarkDecl is a `WATERMARK FOR col [AS expr]` clause of CREATE TABLE,
+// which the PostgreSQL grammar lacks.
+type watermarkDecl struct {
+	at     int // offset of WATERMARK in the rewritten text
+	column string
+	expr   string // empty without AS
+}
+
+// stripWatermarks blanks out `, WATERMARK FOR col [AS expr]` items of
+// CREATE TABLE column lists (keeping every offset, so positions need no
+// mapping) and returns them.
+func stripWatermarks(q string, toks []scanner.InspectToken) (string, []watermarkDecl) {
+	var decls []watermarkDecl
+	buf := []byte(q)
+	inCreate, depth := false, 0
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		switch {
+		case t.ID == ';':
+			inCreate, depth = false, 0
+			continue
+		case t.ID == lexbase.CREATE && i+1 < len(toks) && toks[i+1].ID == lexbase.TABLE:
+			inCreate, depth = true, 0
+			continue
+		case t.ID == '(':
+			depth++
+			continue
+		case t.ID == ')':
+			depth--
+			continue
+		}
+		if !inCreate || depth != 1 || !strings.EqualFold(t.Str, "watermark") || t.ID == lexbase.SCONST {
+			continue
+		}
+		if i+2 >= len(toks) || toks[i+1].ID != lexbase.FOR || !isNameToken(toks[i+2]) {
+			continue
+		}
+		d := watermarkDecl{at: int(t.Start), column: toks[i+2].Str}
+		// The item ends at the next comma or closing parenthesis at depth 1.
+		j, dd := i+3, 0
+		exprStart := -1
+		if j < len(toks) && toks[j].ID == lexbase.AS {
+			exprStart = int(toks[j].End)
+			j++
+		}
+		for ; j < len(toks); j++ {
+			if toks[j].ID == '(' {
+				dd++
+			} else if toks[j].ID == ')' {
+				if dd == 0 {
+					break
+				}
+				dd--
+			} else if (toks[j].ID == ',' && dd == 0) || toks[j].ID == ';' || toks[j].ID == 0 {
+				break
+			}
+		}
+		if j >= len(toks) {
+			continue
+		}
+		end := int(toks[j].Start)
+		if exprStart >= 0 {
+			d.expr = strings.TrimSpace(q[exprStart:end])
+		}
+		from := int(t.Start)
+		if i > 0 && toks[i-1].ID == ',' {
+			from = int(toks[i-1].Start)
+		} else if toks[j].ID == ',' {
+			end = int(toks[j].End)
+		}
+		for k := from; k < end; k++ {
+			if buf[k] != '\n' {
+				buf[k] = ' '
+			}
+		}
+		decls = append(decls, d)
+		i = j - 1
+	}
+	if len(decls) == 0 {
+		return q, nil
+	}
+	return string(buf), decls
+}
+
+// quoteWindowNames quotes the reserved word WINDOW where Arroyo's dialect
+// uses it as a name (`tumble(...) AS window`, `GROUP BY window`,
+// `window.start`): everywhere except a WINDOW clause, where it is followed
+// by a window's name.
+func quoteWindowNames(q string, toks []scanner.InspectToken) (string, []insertion) {
+	var at []int
+	for i, t := range toks {
+		if t.ID != lexbase.WINDOW {
+			continue
+		}
+		if i+1 < len(toks) && isNameToken(toks[i+1]) {
+			continue
+		}
+		at = append(at, int(t.Start), int(t.End))
+	}
+	if len(at) == 0 {
+		return q, nil
+	}
+	var sb strings.Builder
+	ins := make([]insertion, 0, len(at))
+	prev := 0
+	for _, a := range at {
+		sb.WriteString(q[prev:a])
+		ins = append(ins, insertion{at: sb.Len(), n: 1})
+		sb.WriteByte('"')
+		prev = a
+	}
+	sb.WriteString(q[prev:])
+	return sb.String(), ins
+}
+
+// composeInsertions merges insertions made into a text (first, in the
+// coordinates of the text they produced) with insertions made after them
+// (second, in the coordinates of the final text).
+func composeInsertions(first, second []insertion) []insertion {
+	if len(first) == 0 {
+		return second
+	}
+	out := make([]insertion, 0, len(first)+len(second))
+	for _, f := range first {
+		shift, before := 0, 0
+		for _, s := range second {
+			if s.at-before <= f.at {
+				shift += s.n
+			}
+			before += s.n
+		}
+		out = append(out, insertion{at: f.at + shift, n: f.n})
+	}
+	out = append(out, second...)
+	sort.Slice(out, func(i, j int) bool { return out[i].at < out[j].at })
+	return out
 }
 
 // isNameToken reports whether a token can be (part of) a table name: an

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/cockroachdb/cockroachdb-parser/pkg/sql/lexbase"
@@ -24,6 +25,10 @@ type table struct {
 	// broken tables failed to be created; statements using them are not
 	// reported again.
 	broken bool
+	// eventCol is the column holding event time (-1: the source's own
+	// _timestamp); delay is how far the watermark trails it (µs).
+	eventCol int
+	delay    int64
 }
 
 // lop is an operator of the logical graph, before chains are fused.
@@ -32,6 +37,8 @@ type lop struct {
 	inputs []int
 	par    int
 	sink   bool
+	// key, if set, hash-partitions the input by these columns.
+	key []int
 }
 
 type planner struct {
@@ -230,6 +237,10 @@ func (p *planner) createTable(ct *tree.CreateTable) error {
 		}
 		vals[key] = v
 	}
+	evt := &table{name: name}
+	if err := p.eventTime(evt, cols, vals); err != nil {
+		return err
+	}
 	connID, ok := vals["connector"]
 	if !ok {
 		return &semError{
@@ -278,7 +289,7 @@ func (p *planner) createTable(ct *tree.CreateTable) error {
 			return &semError{msg: fmt.Sprintf("option 'type' must be 'source' or 'sink', got '%s'", role), str: role}
 		}
 	}
-	*broken = table{name: name, connector: connID, t: tbl}
+	*broken = table{name: name, connector: connID, t: tbl, eventCol: evt.eventCol, delay: evt.delay}
 	return nil
 }
 
@@ -389,11 +400,7 @@ func (p *planner) query(sel *tree.Select, sink *table) error {
 	}
 	switch {
 	case sc.Distinct || len(sc.DistinctOn) > 0:
-		return fmt.Errorf("SELECT DISTINCT is not supported yet")
-	case len(sc.GroupBy) > 0:
-		return errAt(&sc.GroupBy, "GROUP BY is not supported yet")
-	case sc.Having != nil:
-		return errAt(sc.Having, "HAVING is not supported yet")
+		return fmt.Errorf("SELECT DISTINCT is not supported; use GROUP BY with a window")
 	case len(sc.Window) > 0:
 		return fmt.Errorf("WINDOW clauses are not supported")
 	case sc.From.AsOf.Expr != nil:
@@ -441,6 +448,14 @@ func (p *planner) query(sel *tree.Select, sink *table) error {
 		where = w
 	}
 
+	grouped := len(sc.GroupBy) > 0 || sc.Having != nil
+	for _, item := range sc.Exprs {
+		grouped = grouped || hasAggregate(item.Expr)
+	}
+	if grouped {
+		return p.aggQuery(sc, src, scope, where, sink)
+	}
+
 	var outs []outCol
 	for _, item := range sc.Exprs {
 		if star, ok := isStar(item.Expr); ok {
@@ -469,17 +484,28 @@ func (p *planner) query(sel *tree.Select, sink *table) error {
 		}
 		outs = append(outs, outCol{name: outName, e: e})
 	}
+	outs, err := p.checkOutputs(sc, outs, sink)
+	if err != nil {
+		return err
+	}
+	p.addPipeline(src, where, outs, sink)
+	return nil
+}
+
+// checkOutputs checks a query's output columns against each other and
+// against the sink's columns, coercing them to the sink's types.
+func (p *planner) checkOutputs(sc *tree.SelectClause, outs []outCol, sink *table) ([]outCol, error) {
 	seen := map[string]bool{}
 	for _, o := range outs {
 		if seen[o.name] {
-			return &semError{msg: fmt.Sprintf("the query has two columns named '%s'; give one an alias with AS", o.name), name: o.name}
+			return nil, &semError{msg: fmt.Sprintf("the query has two columns named '%s'; give one an alias with AS", o.name), name: o.name}
 		}
 		seen[o.name] = true
 	}
 	if sink != nil && len(sink.t.Columns) > 0 {
 		want := sink.t.Columns
 		if len(want) != len(outs) {
-			return &semError{
+			return nil, &semError{
 				msg:  fmt.Sprintf("table '%s' has %d columns but the query produces %d", sink.name, len(want), len(outs)),
 				name: sink.name,
 			}
@@ -487,15 +513,13 @@ func (p *planner) query(sel *tree.Select, sink *table) error {
 		for i, w := range want {
 			got := outs[i].e.Type()
 			if t, ok := commonType(got, w.Type); !ok || !arrow.TypeEqual(t, w.Type) {
-				return errAt(sc.Exprs[min(i, len(sc.Exprs)-1)].Expr, "column %d of the query (%s) is %s, but %s.%s is %s",
+				return nil, errAt(sc.Exprs[min(i, len(sc.Exprs)-1)].Expr, "column %d of the query (%s) is %s, but %s.%s is %s",
 					i+1, outs[i].name, typeName(got), sink.name, w.Name, typeName(w.Type))
 			}
 			outs[i] = outCol{name: w.Name, e: coerce(outs[i].e, w.Type)}
 		}
 	}
-
-	p.addPipeline(src, where, outs, sink)
-	return nil
+	return outs, nil
 }
 
 // isStar reports whether a select item is * or t.*, and the qualifier.
@@ -519,16 +543,7 @@ func isStar(e tree.Expr) (string, bool) {
 // addPipeline adds source -> [filter] -> [project] -> sink to the logical graph.
 func (p *planner) addPipeline(src *table, where expr.Expr, outs []outCol, sink *table) {
 	par := p.opts.Parallelism
-	srcSchema := connectors.SchemaOf(src.t.Columns)
-	at := p.add(&lop{par: par, spec: engine.OperatorSpec{
-		ID:          fmt.Sprintf("source_%s_%d", src.connector, len(p.lops)),
-		Kind:        engine.KindSource,
-		Name:        src.connector + " source",
-		Description: src.t.Description,
-		Schema:      srcSchema,
-		NewSource:   src.t.NewSource,
-	}})
-	schema := srcSchema
+	at, schema := p.addSource(src, false)
 	if where != nil {
 		at = p.add(&lop{par: par, inputs: []int{at}, spec: engine.OperatorSpec{
 			ID:          fmt.Sprintf("filter_%d", len(p.lops)),
@@ -540,28 +555,88 @@ func (p *planner) addPipeline(src *table, where expr.Expr, outs []outCol, sink *
 		}})
 	}
 	if !isIdentity(outs, src.t.Columns) {
-		cols := make([]connectors.Column, len(outs))
-		exprs := make([]expr.Expr, 0, len(outs)+1)
-		descs := make([]string, len(outs))
-		for i, o := range outs {
-			cols[i] = connectors.Column{Name: o.name, Type: o.e.Type(), Nullable: true}
-			exprs = append(exprs, o.e)
-			descs[i] = o.e.String()
-			if c, ok := o.e.(*expr.Column); !ok || c.Name != o.name {
-				descs[i] += " AS " + o.name
-			}
+		at, schema = p.addProject(at, par, outs, src.t.Columns)
+	}
+	p.addSink(at, par, schema, sink)
+}
+
+// addSource adds a source, the event-time column's copy into _timestamp
+// if the table names one, and a watermark generator if asked for.
+func (p *planner) addSource(src *table, watermarks bool) (int, *arrow.Schema) {
+	par := p.opts.Parallelism
+	srcSchema := connectors.SchemaOf(src.t.Columns)
+	at := p.add(&lop{par: par, spec: engine.OperatorSpec{
+		ID:          fmt.Sprintf("source_%s_%d", src.connector, len(p.lops)),
+		Kind:        engine.KindSource,
+		Name:        src.connector + " source",
+		Description: src.t.Description,
+		Schema:      srcSchema,
+		NewSource:   src.t.NewSource,
+	}})
+	if src.eventCol >= 0 {
+		exprs := make([]expr.Expr, 0, len(src.t.Columns)+1)
+		for i, c := range src.t.Columns {
+			exprs = append(exprs, &expr.Column{Index: i, Name: c.Name, T: c.Type})
 		}
-		exprs = append(exprs, &expr.Column{Index: len(src.t.Columns), Name: engine.TimestampField, T: typTimestamp})
-		schema = connectors.SchemaOf(cols)
+		c := src.t.Columns[src.eventCol]
+		exprs = append(exprs, &expr.Coalesce{Args: []expr.Expr{
+			&expr.Column{Index: src.eventCol, Name: c.Name, T: c.Type},
+			&expr.Column{Index: len(src.t.Columns), Name: engine.TimestampField, T: typTimestamp},
+		}, T: typTimestamp})
 		at = p.add(&lop{par: par, inputs: []int{at}, spec: engine.OperatorSpec{
-			ID:          fmt.Sprintf("project_%d", len(p.lops)),
+			ID:          fmt.Sprintf("event_time_%d", len(p.lops)),
 			Kind:        engine.KindTransform,
-			Name:        "project",
-			Description: "SELECT " + strings.Join(descs, ", "),
-			Schema:      schema,
-			NewOperator: engine.NewProject(schema, exprs),
+			Name:        "event time",
+			Description: "_timestamp = " + c.Name,
+			Schema:      srcSchema,
+			NewOperator: engine.NewProject(srcSchema, exprs),
 		}})
 	}
+	if watermarks {
+		col := engine.TimestampField
+		if src.eventCol >= 0 {
+			col = src.t.Columns[src.eventCol].Name
+		}
+		at = p.add(&lop{par: par, inputs: []int{at}, spec: engine.OperatorSpec{
+			ID:          fmt.Sprintf("watermark_%d", len(p.lops)),
+			Kind:        engine.KindTransform,
+			Name:        "watermark",
+			Description: fmt.Sprintf("WATERMARK FOR %s AS %s - %s", col, col, time.Duration(src.delay*1000)),
+			Schema:      srcSchema,
+			NewOperator: engine.NewWatermarkGen(src.delay),
+		}})
+	}
+	return at, srcSchema
+}
+
+// addProject computes outs (over input columns in) plus _timestamp.
+func (p *planner) addProject(at, par int, outs []outCol, in []connectors.Column) (int, *arrow.Schema) {
+	cols := make([]connectors.Column, len(outs))
+	exprs := make([]expr.Expr, 0, len(outs)+1)
+	descs := make([]string, len(outs))
+	for i, o := range outs {
+		cols[i] = connectors.Column{Name: o.name, Type: o.e.Type(), Nullable: true}
+		exprs = append(exprs, o.e)
+		descs[i] = o.e.String()
+		if c, ok := o.e.(*expr.Column); !ok || c.Name != o.name {
+			descs[i] += " AS " + o.name
+		}
+	}
+	exprs = append(exprs, &expr.Column{Index: len(in), Name: engine.TimestampField, T: typTimestamp})
+	schema := connectors.SchemaOf(cols)
+	at = p.add(&lop{par: par, inputs: []int{at}, spec: engine.OperatorSpec{
+		ID:          fmt.Sprintf("project_%d", len(p.lops)),
+		Kind:        engine.KindTransform,
+		Name:        "project",
+		Description: "SELECT " + strings.Join(descs, ", "),
+		Schema:      schema,
+		NewOperator: engine.NewProject(schema, exprs),
+	}})
+	return at, schema
+}
+
+// addSink ends the pipeline at sink, or at the preview sink if nil.
+func (p *planner) addSink(at, par int, schema *arrow.Schema, sink *table) {
 	n := len(p.lops)
 	var spec engine.OperatorSpec
 	if sink == nil {
@@ -653,7 +728,7 @@ func (p *planner) build() (*engine.Program, error) {
 	}
 	fused := func(i int) bool {
 		l := p.lops[i]
-		if len(l.inputs) != 1 || l.spec.Kind == engine.KindSource {
+		if len(l.inputs) != 1 || l.spec.Kind == engine.KindSource || l.key != nil {
 			return false
 		}
 		in := l.inputs[0]
@@ -683,10 +758,10 @@ func (p *planner) build() (*engine.Program, error) {
 		}
 		for _, in := range l.inputs {
 			t := engine.Forward
-			if p.lops[in].par != l.par {
+			if p.lops[in].par != l.par || l.key != nil {
 				t = engine.Shuffle
 			}
-			edges = append(edges, engine.Edge{Src: nodeOf[in], Dest: nodeOf[i], Type: t, Schema: p.lops[in].spec.Schema})
+			edges = append(edges, engine.Edge{Src: nodeOf[in], Dest: nodeOf[i], Type: t, Schema: p.lops[in].spec.Schema, Key: l.key})
 		}
 	}
 	return engine.NewProgram(nodes, edges)
