@@ -10,7 +10,7 @@ import { AlertCircle, Check, Play, Rocket, Square } from "../components/icons";
 import { useValidation } from "../lib/useValidation";
 import { usePreview, type PreviewState } from "../lib/usePreview";
 import { useRouter } from "../lib/router";
-import { formatDuration } from "../lib/format";
+import { formatUptime } from "../lib/format";
 import { useNow } from "../lib/useNow";
 
 const DRAFT_KEY = "runnel.console.draft";
@@ -46,7 +46,7 @@ function loadDraft(): string {
 
 function PreviewStatus({ s }: { s: PreviewState }) {
   const now = useNow(1000);
-  const since = s.startedAt ? formatDuration(now - s.startedAt) : "";
+  const since = s.startedAt ? formatUptime(now - s.startedAt) : "";
   switch (s.phase) {
     case "idle":
       return <span className="preview-status">Not started</span>;
