@@ -351,7 +351,7 @@ func TestFailingPipelineCommands(t *testing.T) {
 	// A preview fails at its first error, the query's fault: the stream
 	// ends, exit 1.
 	r = e.run("preview", "-f", sql)
-	if r.code != 1 || !strings.Contains(r.err, "Preview failed after ") || !strings.Contains(r.err, "divide by zero") ||
+	if r.code != 1 || !strings.Contains(r.err, "Preview failed ") || !strings.Contains(r.err, "divide by zero") ||
 		!regexp.MustCompile("see `runnel job errors pl_\\w+`").MatchString(r.err) {
 		t.Fatalf("failing preview: %s", r)
 	}

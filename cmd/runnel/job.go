@@ -200,7 +200,7 @@ func followErrors(cmd *cobra.Command, f *clientFlags, p *client.Pipeline, j *cli
 		tail = -1
 	}
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(cmd.ErrOrStderr(), "Following errors of %s (job %s); Ctrl-C to stop.\n", pipelineLabel(p), j.ID)
+	fmt.Fprintf(cmd.ErrOrStderr(), "Following errors of %s (%s, job %s); Ctrl-C to stop.\n", p.Name, p.ID, j.ID)
 	for m, err := range c.FollowJobErrors(cmd.Context(), p.ID, j.ID, tail) {
 		if err != nil {
 			return err
@@ -549,13 +549,15 @@ func renderMetrics(w io.Writer, g client.Graph, groups []client.OperatorMetricGr
 	return t.render(w)
 }
 
+// formatRate formats messages per second: 0.5, 99.5, 250.0, 1234, 25.0k,
+// 1.50M.
 func formatRate(v float64) string {
 	switch {
 	case v >= 1e6:
 		return fmt.Sprintf("%.2fM", v/1e6)
 	case v >= 1e4:
 		return fmt.Sprintf("%.1fk", v/1e3)
-	case v >= 100:
+	case v >= 1e3:
 		return fmt.Sprintf("%.0f", v)
 	}
 	return fmt.Sprintf("%.1f", v)

@@ -156,7 +156,7 @@ func newPipelineListCmd(f *clientFlags) *cobra.Command {
 					return err
 				}
 				now := time.Now()
-				t := newTable(col("ID"), col("NAME"), col("STATE"), rcol("PARALLELISM"), rcol("CHECKPOINTS"), rcol("AGE"))
+				t := newTable(col("ID"), col("NAME"), col("STATE"), rcol("PARALLELISM"), col("CHECKPOINTS"), rcol("AGE"))
 				for _, p := range ps {
 					t.add(p.ID, p.Name, stateOf(jobs, p.ID), strconv.Itoa(p.Graph.MaxParallelism()),
 						"every "+interval(p.CheckpointInterval()), age(now, p.CreatedAt.Time()))

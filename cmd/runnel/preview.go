@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -100,6 +101,15 @@ func runPreview(cmd *cobra.Command, c *client.Client, format outputFormat, query
 		},
 	})
 	if err != nil {
+		var ae *client.APIError
+		if errors.As(err, &ae) && ae.ClientError() && ctx.Err() == nil {
+			// The job may have ended (or failed) between Running and
+			// our subscription: say how it ended rather than why the
+			// server refused.
+			if j, jerr := c.CurrentJob(ctx, p.ID); jerr == nil && j.State != client.StateRunning {
+				return previewEnded(ctx, c, p, stderr, "before its output could be read")
+			}
+		}
 		_ = stop()
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "Preview stopped.")
@@ -167,16 +177,20 @@ func runPreview(cmd *cobra.Command, c *client.Client, format outputFormat, query
 	}
 	// The job ended by itself: its time ran out, its sources finished, or
 	// it failed.
-	// The output ends as the job stops; give the controller a moment to
-	// record how it ended.
+	return previewEnded(ctx, c, p, stderr, "after "+summary)
+}
+
+// previewEnded reports how a preview's job ended, waiting a moment for
+// the controller to record it: a failure is returned as an error.
+func previewEnded(ctx context.Context, c *client.Client, p *client.Pipeline, stderr io.Writer, when string) error {
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	last, err := c.WaitForJob(wctx, p.ID, func(j *client.Job) (bool, error) { return j.State.Terminal(), nil })
 	if err == nil && last.State == client.StateFailed {
-		fmt.Fprintf(stderr, "Preview failed after %s.\n", summary)
+		fmt.Fprintf(stderr, "Preview failed %s.\n", when)
 		return &jobFailedError{pipeline: "preview " + p.ID, ref: p.ID, job: *last}
 	}
-	fmt.Fprintf(stderr, "Preview ended after %s.\n", summary)
+	fmt.Fprintf(stderr, "Preview ended %s.\n", when)
 	return nil
 }
 

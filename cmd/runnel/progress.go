@@ -73,8 +73,16 @@ func (p *progress) draw() {
 	if state == "" {
 		state = "…"
 	}
-	fmt.Fprintf(p.w, "\r\x1b[K%s %s: %s  %s", spinnerFrames[p.frame%len(spinnerFrames)], p.label, state,
-		humanDuration(time.Since(p.start).Truncate(100*time.Millisecond)))
+	fmt.Fprintf(p.w, "\r\x1b[K%s %s: %s  %.1fs", spinnerFrames[p.frame%len(spinnerFrames)], p.label, state,
+		time.Since(p.start).Seconds())
+}
+
+// elapsed formats a wait's length: whole milliseconds below a second.
+func elapsed(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%dms", d.Round(time.Millisecond).Milliseconds())
+	}
+	return humanDuration(d)
 }
 
 // update records the state last seen.
@@ -100,7 +108,7 @@ func (p *progress) finish(ok bool, msg string) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	took := humanDuration(time.Since(p.start).Round(time.Millisecond))
+	took := elapsed(time.Since(p.start))
 	if !p.tty {
 		fmt.Fprintf(p.w, "%s: %s (after %s)\n", p.label, msg, took)
 		return

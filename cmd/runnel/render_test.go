@@ -249,7 +249,7 @@ func TestFormatting(t *testing.T) {
 		{age(now, now.Add(-5*time.Second)), "5s"}, {age(now, now.Add(-3*time.Minute)), "3m"},
 		{age(now, now.Add(-30*time.Hour)), "30h"}, {age(now, now.Add(-100*time.Hour)), "4d"}, {age(now, now.Add(time.Hour)), "0s"},
 		{clock(now, now.Add(-time.Minute)), "15:29:00"}, {clock(now, now.Add(-24*time.Hour)), "2026-12-03 15:30:00"},
-		{formatRate(0), "0.0"}, {formatRate(99.94), "99.9"}, {formatRate(150), "150"}, {formatRate(12345), "12.3k"},
+		{formatRate(0), "0.0"}, {formatRate(99.94), "99.9"}, {formatRate(150), "150.0"}, {formatRate(1234.4), "1234"}, {formatRate(12345), "12.3k"},
 		{truncate("héllo", 3), "hé…"}, {truncate("abc", 3), "abc"}, {cellText(nil), "NULL"}, {cellText("a\tb"), `a\tb`},
 	} {
 		if c.got != c.want {

@@ -137,7 +137,7 @@ func humanDuration(d time.Duration) string {
 	case d < 10*time.Millisecond:
 		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
 	case d < time.Second:
-		return fmt.Sprintf("%dms", d.Milliseconds())
+		return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond))
 	case d < 10*time.Second:
 		return fmt.Sprintf("%.2fs", d.Seconds())
 	case d < time.Minute:

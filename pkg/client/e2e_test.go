@@ -200,7 +200,7 @@ func TestClientAgainstCluster(t *testing.T) {
 
 	// Metrics appear within a few seconds.
 	var groups []OperatorMetricGroup
-	for groups == nil || len(groups) == 0 {
+	for len(groups) == 0 {
 		if groups, err = c.OperatorMetricGroups(ctx, p.ID, j.ID); err != nil {
 			t.Fatal(err)
 		}
