@@ -24,14 +24,18 @@ const (
 	Hop
 	// Session windows of one key close after Gap without rows.
 	Session
+	// Given windows are read from a window column of the input (the output
+	// of an earlier window aggregate), at index Column.
+	Given
 )
 
 // WindowSpec describes a window; durations are in microseconds.
 type WindowSpec struct {
-	Kind  WindowKind
-	Width int64
-	Slide int64
-	Gap   int64
+	Kind   WindowKind
+	Width  int64
+	Slide  int64
+	Gap    int64
+	Column int
 }
 
 func (w WindowSpec) String() string {
@@ -40,6 +44,8 @@ func (w WindowSpec) String() string {
 		return fmt.Sprintf("tumble(%dµs)", w.Width)
 	case Hop:
 		return fmt.Sprintf("hop(%dµs, %dµs)", w.Slide, w.Width)
+	case Given:
+		return fmt.Sprintf("window column #%d", w.Column)
 	}
 	return fmt.Sprintf("session(%dµs)", w.Gap)
 }
@@ -164,6 +170,15 @@ func (w *windowAgg) Process(ctx context.Context, b arrow.RecordBatch, _ Collecto
 		}
 	}
 	spec := w.cfg.Window
+	var starts, ends []arrow.Timestamp
+	if spec.Kind == Given {
+		wc, ok := b.Column(spec.Column).(*array.Struct)
+		if !ok || wc.NumField() != 2 {
+			return fmt.Errorf("window aggregate: column %d is not a window", spec.Column)
+		}
+		starts = wc.Field(0).(*array.Timestamp).TimestampValues()
+		ends = wc.Field(1).(*array.Timestamp).TimestampValues()
+	}
 	var late int64
 	for r := 0; r < n; r++ {
 		t := int64(ts[r])
@@ -183,6 +198,8 @@ func (w *windowAgg) Process(ctx context.Context, b arrow.RecordBatch, _ Collecto
 			}
 		case Session:
 			w.addSession(t, keys, args, r)
+		case Given:
+			w.add(w.windowAt(int64(starts[r]), int64(ends[r])), keys, args, r)
 		}
 	}
 	w.late.Add(late)

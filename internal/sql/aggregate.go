@@ -199,7 +199,7 @@ type aggCall struct {
 }
 
 // aggQuery plans SELECT ... GROUP BY <window>, keys [HAVING ...].
-func (p *planner) aggQuery(sc *tree.SelectClause, src *table, in *scope, where expr.Expr, sink *table) error {
+func (p *planner) aggQuery(sc *tree.SelectClause, input *rel, in *scope, where expr.Expr, sink *table) (*rel, error) {
 	aliases := map[string]tree.Expr{}
 	for _, item := range sc.Exprs {
 		if item.As != "" {
@@ -208,6 +208,7 @@ func (p *planner) aggQuery(sc *tree.SelectClause, src *table, in *scope, where e
 	}
 	var win *engine.WindowSpec
 	var winText string
+	var givenWin *expr.Column
 	winName := "window"
 	var keys []aggKey
 	for _, g := range sc.GroupBy {
@@ -223,25 +224,33 @@ func (p *planner) aggQuery(sc *tree.SelectClause, src *table, in *scope, where e
 			}
 		}
 		if _, ok := ge.(*tree.NumVal); ok {
-			return errAt(g, "GROUP BY by position is not supported; name the column or expression")
+			return nil, errAt(g, "GROUP BY by position is not supported; name the column or expression")
 		}
 		spec, isWin, err := windowOf(ge)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if isWin {
 			if win != nil {
-				return errAt(g, "GROUP BY can have only one window")
+				return nil, errAt(g, "GROUP BY can have only one window")
 			}
 			win, winText = spec, tree.AsString(ge)
 			continue
 		}
 		if hasAggregate(ge) {
-			return errAt(g, "aggregate functions are not allowed in GROUP BY")
+			return nil, errAt(g, "aggregate functions are not allowed in GROUP BY")
 		}
 		e, err := convert(ge, in)
 		if err != nil {
-			return err
+			return nil, err
+		}
+		if c, ok := e.(*expr.Column); ok && arrow.TypeEqual(c.T, engine.WindowType) {
+			// A window computed by an inner query: group by it as is.
+			if win != nil {
+				return nil, errAt(g, "GROUP BY can have only one window")
+			}
+			win, winText, winName, givenWin = &engine.WindowSpec{Kind: engine.Given}, tree.AsString(ge), c.Name, c
+			continue
 		}
 		name := tree.AsString(ge)
 		if c, ok := e.(*expr.Column); ok {
@@ -256,7 +265,7 @@ func (p *planner) aggQuery(sc *tree.SelectClause, src *table, in *scope, where e
 		keys = append(keys, aggKey{text: tree.AsString(ge), name: name, e: e})
 	}
 	if win == nil {
-		return &semError{
+		return nil, &semError{
 			msg: "aggregates without a window (updating aggregates) are not supported: group by a window such as tumble(interval '1 minute'), hop(...) or session(...)",
 			node: func() tree.NodeFormatter {
 				if len(sc.GroupBy) > 0 {
@@ -326,11 +335,11 @@ func (p *planner) aggQuery(sc *tree.SelectClause, src *table, in *scope, where e
 	var items []item
 	for _, it := range sc.Exprs {
 		if _, star := isStar(it.Expr); star {
-			return errAt(&sc.Exprs, "SELECT * cannot be used with GROUP BY; list the keys and aggregates")
+			return nil, errAt(&sc.Exprs, "SELECT * cannot be used with GROUP BY; list the keys and aggregates")
 		}
 		r, err := rewrite(it.Expr)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		name := string(it.As)
 		if name == "" {
@@ -348,7 +357,7 @@ func (p *planner) aggQuery(sc *tree.SelectClause, src *table, in *scope, where e
 	if sc.Having != nil {
 		r, err := rewrite(sc.Having.Expr)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		having = r
 	}
@@ -386,34 +395,34 @@ func (p *planner) aggQuery(sc *tree.SelectClause, src *table, in *scope, where e
 	outs := make([]outCol, 0, len(items))
 	for _, it := range items {
 		if err := check(it.e, it.node); err != nil {
-			return err
+			return nil, err
 		}
 		e, err := convert(it.e, post)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		outs = append(outs, outCol{name: it.name, e: e})
 	}
 	var havingExpr expr.Expr
 	if having != nil {
 		if err := check(having, sc.Having.Expr); err != nil {
-			return err
+			return nil, err
 		}
 		h, err := boolean(having, post, "HAVING")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		havingExpr = h
 	}
 	outs, err := p.checkOutputs(sc, outs, sink)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	// Graph: source -> watermarks -> [filter] -> pre-project =key=> window
 	// aggregate -> [having] -> project -> sink.
-	par := p.opts.Parallelism
-	at, schema := p.addSource(src, true)
+	par := input.par
+	at, schema := input.at, input.schema()
 	if where != nil {
 		at = p.add(&lop{par: par, inputs: []int{at}, spec: engine.OperatorSpec{
 			ID: fmt.Sprintf("filter_%d", len(p.lops)), Kind: engine.KindTransform, Name: "filter",
@@ -440,6 +449,12 @@ func (p *planner) aggQuery(sc *tree.SelectClause, src *table, in *scope, where e
 		preCols = append(preCols, connectors.Column{Name: fmt.Sprintf("__arg_%d", i), Type: a.arg.Type(), Nullable: true})
 		preExprs = append(preExprs, a.arg)
 		descs = append(descs, a.arg.String())
+	}
+	if givenWin != nil {
+		win.Column = len(preExprs)
+		preCols = append(preCols, connectors.Column{Name: givenWin.Name, Type: engine.WindowType})
+		preExprs = append(preExprs, givenWin)
+		descs = append(descs, givenWin.Name)
 	}
 	preExprs = append(preExprs, &expr.Column{Index: schema.NumFields() - 1, Name: engine.TimestampField, T: typTimestamp})
 	preSchema := connectors.SchemaOf(preCols)
@@ -478,8 +493,12 @@ func (p *planner) aggQuery(sc *tree.SelectClause, src *table, in *scope, where e
 		}})
 	}
 	at, schema = p.addProject(at, aggPar, outs, post.cols)
-	p.addSink(at, aggPar, schema, sink)
-	return nil
+	cols := make([]connectors.Column, schema.NumFields()-1)
+	for i := range cols {
+		f := schema.Field(i)
+		cols[i] = connectors.Column{Name: f.Name, Type: f.Type, Nullable: true}
+	}
+	return &rel{at: at, par: aggPar, cols: cols}, nil
 }
 
 func colRef(name string) *tree.UnresolvedName {

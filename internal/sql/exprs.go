@@ -544,8 +544,10 @@ func function(x *tree.FuncExpr, sc *scope) (expr.Expr, error) {
 		return nil, &semError{msg: fmt.Sprintf("aggregate function '%s' is not supported yet", name), name: name}
 	case name == "tumble" || name == "hop" || name == "session":
 		return nil, &semError{msg: fmt.Sprintf("window function '%s' is not supported yet", name), name: name}
+	case x.WindowDef != nil && name == "row_number":
+		return nil, errAt(x, "ROW_NUMBER() OVER (...) is only supported as a whole item of the select list")
 	case x.WindowDef != nil:
-		return nil, errAt(x, "window functions (OVER) are not supported")
+		return nil, &semError{msg: fmt.Sprintf("window function '%s' is not supported; only ROW_NUMBER() OVER (PARTITION BY window ORDER BY ...)", name), name: name}
 	case x.Filter != nil || len(x.OrderBy) > 0 || x.Type != 0:
 		return nil, errAt(x, "%s: DISTINCT, FILTER and ORDER BY in function calls are not supported", name)
 	}

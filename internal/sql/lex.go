@@ -286,7 +286,7 @@ func quoteWindowNames(q string, toks []scanner.InspectToken) (string, []insertio
 		if t.ID != lexbase.WINDOW {
 			continue
 		}
-		if i+1 < len(toks) && isNameToken(toks[i+1]) {
+		if i+2 < len(toks) && isNameToken(toks[i+1]) && toks[i+2].ID == lexbase.AS {
 			continue
 		}
 		at = append(at, int(t.Start), int(t.End))

@@ -48,11 +48,21 @@ type planner struct {
 	diags  []Diagnostic
 	st     *statement
 	lops   []*lop
+	// stateful is set for statements with windows or window functions:
+	// their sources get watermark generators.
+	stateful bool
 }
 
 func (p *planner) plan(stmts []*statement) (*engine.Program, error) {
 	for _, st := range stmts {
 		p.st = st
+		p.stateful = false
+		for _, t := range st.tokens {
+			switch strings.ToLower(t.Str) {
+			case "tumble", "hop", "session", "over":
+				p.stateful = p.stateful || t.ID != lexbase.SCONST
+			}
+		}
 		var err error
 		switch s := st.ast.(type) {
 		case *tree.CreateTable:
@@ -364,17 +374,38 @@ type outCol struct {
 	e    expr.Expr
 }
 
+// rel is a planned relation: the logical operator producing it, its
+// parallelism and its columns (_timestamp follows them in batches).
+type rel struct {
+	at, par int
+	cols    []connectors.Column
+}
+
+func (r *rel) schema() *arrow.Schema { return connectors.SchemaOf(r.cols) }
+
 // query plans a SELECT writing to sink, or to the preview sink if nil.
 func (p *planner) query(sel *tree.Select, sink *table) error {
+	r, err := p.selectRel(sel, sink)
+	if err != nil || r == nil {
+		return err
+	}
+	p.addSink(r.at, r.par, r.schema(), sink)
+	return nil
+}
+
+// selectRel plans a SELECT; its output columns are coerced to sink's if
+// given. A nil relation without error means a broken table was read
+// (already reported).
+func (p *planner) selectRel(sel *tree.Select, sink *table) (*rel, error) {
 	switch {
 	case sel.With != nil:
-		return errAt(sel.With, "WITH (common table expressions) is not supported")
+		return nil, errAt(sel.With, "WITH (common table expressions) is not supported")
 	case len(sel.OrderBy) > 0:
-		return errAt(&sel.OrderBy, "ORDER BY is not supported on streams")
+		return nil, errAt(&sel.OrderBy, "ORDER BY is not supported on streams; use ROW_NUMBER() OVER (PARTITION BY window ORDER BY ...) for top-N per window")
 	case sel.Limit != nil:
-		return errAt(sel.Limit, "LIMIT is not supported on streams")
+		return nil, errAt(sel.Limit, "LIMIT is not supported on streams")
 	case len(sel.Locking) > 0:
-		return fmt.Errorf("FOR UPDATE/SHARE is not supported")
+		return nil, fmt.Errorf("FOR UPDATE/SHARE is not supported")
 	}
 	body := sel.Select
 	for {
@@ -383,7 +414,7 @@ func (p *planner) query(sel *tree.Select, sink *table) error {
 			break
 		}
 		if ps.Select.With != nil || len(ps.Select.OrderBy) > 0 || ps.Select.Limit != nil {
-			return fmt.Errorf("WITH, ORDER BY and LIMIT are not supported")
+			return nil, fmt.Errorf("WITH, ORDER BY and LIMIT are not supported")
 		}
 		body = ps.Select.Select
 	}
@@ -392,58 +423,71 @@ func (p *planner) query(sel *tree.Select, sink *table) error {
 	case *tree.SelectClause:
 		sc = b
 	case *tree.UnionClause:
-		return fmt.Errorf("%s is not supported yet", b.Type)
+		return nil, fmt.Errorf("%s is not supported yet", b.Type)
 	case *tree.ValuesClause:
-		return errAt(b, "VALUES is not supported; read from a table")
+		return nil, errAt(b, "VALUES is not supported; read from a table")
 	default:
-		return fmt.Errorf("this kind of query is not supported")
+		return nil, fmt.Errorf("this kind of query is not supported")
 	}
 	switch {
 	case sc.Distinct || len(sc.DistinctOn) > 0:
-		return fmt.Errorf("SELECT DISTINCT is not supported; use GROUP BY with a window")
+		return nil, fmt.Errorf("SELECT DISTINCT is not supported; use GROUP BY with a window")
 	case len(sc.Window) > 0:
-		return fmt.Errorf("WINDOW clauses are not supported")
+		return nil, fmt.Errorf("WINDOW clauses are not supported")
 	case sc.From.AsOf.Expr != nil:
-		return fmt.Errorf("AS OF SYSTEM TIME is not supported")
+		return nil, fmt.Errorf("AS OF SYSTEM TIME is not supported")
 	case len(sc.From.Tables) == 0:
-		return fmt.Errorf("SELECT needs a FROM clause naming a source table")
+		return nil, fmt.Errorf("SELECT needs a FROM clause naming a source table")
 	case len(sc.From.Tables) > 1:
-		return errAt(&sc.From, "joins are not supported yet")
+		return nil, errAt(&sc.From, "joins are not supported yet")
 	}
 	var name, alias string
+	var in *rel
 	switch te := sc.From.Tables[0].(type) {
 	case *tree.AliasedTableExpr:
-		tn, ok := te.Expr.(*tree.TableName)
-		if !ok {
-			return errAt(te.Expr, "only tables can be read in FROM; %s is not supported", tree.AsString(te.Expr))
-		}
 		if te.Ordinality || te.IndexFlags != nil || len(te.As.Cols) > 0 {
-			return errAt(te, "FROM %s: column aliases, index hints and WITH ORDINALITY are not supported", tree.AsString(te))
+			return nil, errAt(te, "FROM %s: column aliases, index hints and WITH ORDINALITY are not supported", tree.AsString(te))
 		}
-		name, alias = tn.Table(), string(te.As.Alias)
+		alias = string(te.As.Alias)
+		switch x := te.Expr.(type) {
+		case *tree.TableName:
+			name = x.Table()
+		case *tree.Subquery:
+			r, err := p.selectRel(&tree.Select{Select: x.Select}, nil)
+			if err != nil || r == nil {
+				return nil, err
+			}
+			in, name = r, alias
+		default:
+			return nil, errAt(te.Expr, "only tables and subqueries can be read in FROM; %s is not supported", tree.AsString(te.Expr))
+		}
 	case *tree.TableName:
 		name = te.Table()
 	case *tree.JoinTableExpr:
-		return errAt(te, "joins are not supported yet")
+		return nil, errAt(te, "joins are not supported yet")
 	default:
-		return errAt(te, "FROM %s is not supported", tree.AsString(te))
+		return nil, errAt(te, "FROM %s is not supported", tree.AsString(te))
 	}
-	src, ok := p.tables[name]
-	switch {
-	case !ok:
-		return &semError{msg: fmt.Sprintf("unknown table '%s'", name), name: name}
-	case src.broken:
-		return nil
-	case src.t.NewSource == nil:
-		return &semError{msg: fmt.Sprintf("cannot read from '%s': connector '%s' is not a source", name, src.connector), name: name}
+	if in == nil {
+		src, ok := p.tables[name]
+		switch {
+		case !ok:
+			return nil, &semError{msg: fmt.Sprintf("unknown table '%s'", name), name: name}
+		case src.broken:
+			return nil, nil
+		case src.t.NewSource == nil:
+			return nil, &semError{msg: fmt.Sprintf("cannot read from '%s': connector '%s' is not a source", name, src.connector), name: name}
+		}
+		at, _ := p.addSource(src, p.stateful)
+		in = &rel{at: at, par: p.opts.Parallelism, cols: src.t.Columns}
 	}
-	scope := &scope{tableName: name, alias: alias, cols: src.t.Columns}
+	scope := &scope{tableName: name, alias: alias, cols: in.cols}
 
 	var where expr.Expr
 	if sc.Where != nil {
 		w, err := boolean(sc.Where.Expr, scope, "WHERE")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		where = w
 	}
@@ -453,23 +497,43 @@ func (p *planner) query(sel *tree.Select, sink *table) error {
 		grouped = grouped || hasAggregate(item.Expr)
 	}
 	if grouped {
-		return p.aggQuery(sc, src, scope, where, sink)
+		return p.aggQuery(sc, in, scope, where, sink)
+	}
+
+	at, par := in.at, in.par
+	if where != nil {
+		at = p.add(&lop{par: par, inputs: []int{at}, spec: engine.OperatorSpec{
+			ID:          fmt.Sprintf("filter_%d", len(p.lops)),
+			Kind:        engine.KindTransform,
+			Name:        "filter",
+			Description: "WHERE " + where.String(),
+			Schema:      in.schema(),
+			NewOperator: engine.NewFilter(where),
+		}})
+	}
+	items := make([]tree.Expr, len(sc.Exprs))
+	for i, item := range sc.Exprs {
+		items[i] = item.Expr
+	}
+	at, par, err := p.rowNumber(items, scope, at, par)
+	if err != nil {
+		return nil, err
 	}
 
 	var outs []outCol
-	for _, item := range sc.Exprs {
+	for i, item := range sc.Exprs {
 		if star, ok := isStar(item.Expr); ok {
 			if star != "" && star != name && star != alias {
-				return &semError{msg: fmt.Sprintf("unknown table '%s' in %s.*", star, star), name: star}
+				return nil, &semError{msg: fmt.Sprintf("unknown table '%s' in %s.*", star, star), name: star}
 			}
-			for i, c := range scope.cols {
+			for i, c := range in.cols {
 				outs = append(outs, outCol{name: c.Name, e: &expr.Column{Index: i, Name: c.Name, T: c.Type}})
 			}
 			continue
 		}
-		e, err := convert(item.Expr, scope)
+		e, err := convert(items[i], scope)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		outName := string(item.As)
 		if outName == "" {
@@ -484,12 +548,20 @@ func (p *planner) query(sel *tree.Select, sink *table) error {
 		}
 		outs = append(outs, outCol{name: outName, e: e})
 	}
-	outs, err := p.checkOutputs(sc, outs, sink)
+	outs, err = p.checkOutputs(sc, outs, sink)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	p.addPipeline(src, where, outs, sink)
-	return nil
+	if isIdentity(outs, scope.cols) {
+		return &rel{at: at, par: par, cols: scope.cols}, nil
+	}
+	at, schema := p.addProject(at, par, outs, scope.cols)
+	cols := make([]connectors.Column, schema.NumFields()-1)
+	for i := range cols {
+		f := schema.Field(i)
+		cols[i] = connectors.Column{Name: f.Name, Type: f.Type, Nullable: true}
+	}
+	return &rel{at: at, par: par, cols: cols}, nil
 }
 
 // checkOutputs checks a query's output columns against each other and
@@ -538,26 +610,6 @@ func isStar(e tree.Expr) (string, bool) {
 		return x.TableName.Parts[0], true
 	}
 	return "", false
-}
-
-// addPipeline adds source -> [filter] -> [project] -> sink to the logical graph.
-func (p *planner) addPipeline(src *table, where expr.Expr, outs []outCol, sink *table) {
-	par := p.opts.Parallelism
-	at, schema := p.addSource(src, false)
-	if where != nil {
-		at = p.add(&lop{par: par, inputs: []int{at}, spec: engine.OperatorSpec{
-			ID:          fmt.Sprintf("filter_%d", len(p.lops)),
-			Kind:        engine.KindTransform,
-			Name:        "filter",
-			Description: "WHERE " + where.String(),
-			Schema:      schema,
-			NewOperator: engine.NewFilter(where),
-		}})
-	}
-	if !isIdentity(outs, src.t.Columns) {
-		at, schema = p.addProject(at, par, outs, src.t.Columns)
-	}
-	p.addSink(at, par, schema, sink)
 }
 
 // addSource adds a source, the event-time column's copy into _timestamp

@@ -106,6 +106,24 @@ FROM ev GROUP BY tumble(interval '10 seconds')`, 1, []string{
 			"n=3 s=6 w=map[end:2024-01-01T00:00:05Z start:2023-12-31T23:59:55Z]",
 			"n=5 s=15 w=map[end:2024-01-01T00:00:10Z start:2024-01-01T00:00:00Z]",
 		}},
+		{"top-n per window", `SELECT k, n, row_num FROM (
+  SELECT k, window, n, ROW_NUMBER() OVER (PARTITION BY window ORDER BY n DESC, k) AS row_num
+  FROM (SELECT k, tumble(interval '10 seconds') AS window, count(*) AS n FROM ev GROUP BY k, window) AS c
+) AS r WHERE row_num <= 1`, 2, []string{
+			"k=a n=1 row_num=1",
+			"k=a n=1 row_num=1",
+			"k=a n=3 row_num=1",
+		}},
+		{"max per window", `SELECT window.end AS e, max(n) AS top FROM (
+  SELECT k, hop(interval '5 seconds', interval '10 seconds') AS window, count(*) AS n FROM ev GROUP BY k, window) AS c
+GROUP BY window`, 2, []string{
+			"e=2024-01-01T00:00:05Z top=2",
+			"e=2024-01-01T00:00:10Z top=3",
+			"e=2024-01-01T00:00:15Z top=2",
+			"e=2024-01-01T00:00:20Z top=1",
+			"e=2024-01-01T00:00:35Z top=1",
+			"e=2024-01-01T00:00:40Z top=1",
+		}},
 		{"session having", `SELECT k, session(interval '4 seconds') AS w, count(*) AS n, sum(v) AS s FROM ev WHERE v > 0 GROUP BY k, w HAVING count(*) > 1`, 2, []string{
 			"k=a n=3 s=8 w=map[end:2024-01-01T00:00:09Z start:2024-01-01T00:00:00Z]",
 		}},
