@@ -223,8 +223,19 @@ func (p *planner) aggQuery(sc *tree.SelectClause, input *rel, in *scope, where e
 				}
 			}
 		}
-		if _, ok := ge.(*tree.NumVal); ok {
-			return nil, errAt(g, "GROUP BY by position is not supported; name the column or expression")
+		if nv, ok := ge.(*tree.NumVal); ok {
+			pos, err := nv.AsInt64()
+			if err != nil || pos < 1 || int(pos) > len(sc.Exprs) {
+				return nil, errAt(g, "GROUP BY position %s is not in the select list (1 to %d)", tree.AsString(g), len(sc.Exprs))
+			}
+			item := sc.Exprs[pos-1]
+			if hasAggregate(item.Expr) {
+				return nil, errAt(g, "GROUP BY %d refers to an aggregate", pos)
+			}
+			ge = item.Expr
+			if _, isWin, _ := windowOf(ge); isWin && item.As != "" {
+				winName = string(item.As)
+			}
 		}
 		spec, isWin, err := windowOf(ge)
 		if err != nil {

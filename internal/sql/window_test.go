@@ -124,6 +124,12 @@ GROUP BY window`, 2, []string{
 			"e=2024-01-01T00:00:35Z top=1",
 			"e=2024-01-01T00:00:40Z top=1",
 		}},
+		{"group by position, no aggregates", `SELECT k, tumble(interval '10 seconds') AS w FROM ev GROUP BY 1, 2`, 1, []string{
+			"k=a w=map[end:2024-01-01T00:00:10Z start:2024-01-01T00:00:00Z]",
+			"k=a w=map[end:2024-01-01T00:00:20Z start:2024-01-01T00:00:10Z]",
+			"k=a w=map[end:2024-01-01T00:00:40Z start:2024-01-01T00:00:30Z]",
+			"k=b w=map[end:2024-01-01T00:00:10Z start:2024-01-01T00:00:00Z]",
+		}},
 		{"session having", `SELECT k, session(interval '4 seconds') AS w, count(*) AS n, sum(v) AS s FROM ev WHERE v > 0 GROUP BY k, w HAVING count(*) > 1`, 2, []string{
 			"k=a n=3 s=8 w=map[end:2024-01-01T00:00:09Z start:2024-01-01T00:00:00Z]",
 		}},
@@ -151,7 +157,8 @@ func TestAggregateDiagnostics(t *testing.T) {
 		{`SELECT count(*) FROM ev GROUP BY tumble(interval '1 month')`, "months"},
 		{`SELECT sum(DISTINCT v) FROM ev GROUP BY tumble(interval '1 second')`, "only count(DISTINCT"},
 		{`SELECT * FROM ev GROUP BY tumble(interval '1 second')`, "SELECT * cannot be used with GROUP BY"},
-		{`SELECT count(*) FROM ev GROUP BY 1`, "by position"},
+		{`SELECT count(*) FROM ev GROUP BY 2`, "position 2 is not in the select list"},
+		{`SELECT count(*) AS n, tumble(interval '1 second') AS w FROM ev GROUP BY 1`, "refers to an aggregate"},
 	}
 	for _, c := range cases {
 		_, err := Plan(ddl(path)+c.q, Options{})
