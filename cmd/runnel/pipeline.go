@@ -300,7 +300,7 @@ func newPipelineStopCmd(f *clientFlags) *cobra.Command {
 		Use:   "stop PIPELINE",
 		Short: "Stop a pipeline's job",
 		Long: `Stop a pipeline's job. Modes:
-  checkpoint  take a final checkpoint, then stop; start resumes exactly there (default)
+  checkpoint  take a final checkpoint, then stop (default)
   graceful    stop the sources and let data in flight drain
   immediate   cancel the tasks now
   force       like immediate, without waiting for the tasks to acknowledge`,
