@@ -36,6 +36,34 @@ type scope struct {
 	tableName string
 	alias     string
 	cols      []connectors.Column
+	// parts, for a join, are the joined relations: each a name and a
+	// range of cols.
+	parts []scopePart
+}
+
+type scopePart struct {
+	name, alias string
+	off, n      int
+}
+
+// part finds a joined relation by name or alias.
+func (s *scope) part(q string) (scopePart, bool) {
+	for _, p := range s.parts {
+		if q == p.name || q == p.alias {
+			return p, true
+		}
+	}
+	return scopePart{}, false
+}
+
+// lookupIn finds a column of one joined relation.
+func (s *scope) lookupIn(p scopePart, name string) (int, bool) {
+	for i := p.off; i < p.off+p.n; i++ {
+		if s.cols[i].Name == name {
+			return i, true
+		}
+	}
+	return -1, false
 }
 
 func (s *scope) lookup(name string) (int, bool) {
@@ -151,6 +179,38 @@ func column(x *tree.UnresolvedName, sc *scope) (expr.Expr, error) {
 	parts := make([]string, x.NumParts)
 	for i := range parts {
 		parts[i] = x.Parts[x.NumParts-1-i]
+	}
+	if len(sc.parts) > 0 {
+		if p, ok := sc.part(parts[0]); ok && len(parts) >= 2 {
+			i, ok := sc.lookupIn(p, parts[1])
+			if !ok {
+				return nil, &semError{msg: fmt.Sprintf("unknown column '%s' in '%s'", parts[1], parts[0]), name: parts[1]}
+			}
+			var e expr.Expr = &expr.Column{Index: i, Name: parts[1], T: sc.cols[i].Type}
+			for _, f := range parts[2:] {
+				var err error
+				if e, err = structField(x, e, f); err != nil {
+					return nil, err
+				}
+			}
+			return e, nil
+		}
+		n := 0
+		for _, c := range sc.cols {
+			if c.Name == parts[0] {
+				n++
+			}
+		}
+		if n > 1 {
+			return nil, &semError{msg: fmt.Sprintf("column '%s' is ambiguous; qualify it with a table name or alias", parts[0]), name: parts[0]}
+		}
+		if len(parts) == 1 {
+			return lookupColumn(parts[0], sc)
+		}
+		if _, ok := sc.lookup(parts[0]); !ok {
+			return nil, &semError{msg: fmt.Sprintf("unknown table or column '%s' in %s", parts[0], tree.AsString(x)), name: parts[0]}
+		}
+		return fieldOf(x, parts[0], parts[1:], sc)
 	}
 	isTable := func(q string) bool { return q == sc.tableName || q == sc.alias }
 	switch {

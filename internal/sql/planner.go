@@ -39,6 +39,8 @@ type lop struct {
 	sink   bool
 	// key, if set, hash-partitions the input by these columns.
 	key []int
+	// inputKeys, for operators with several inputs, is key per input.
+	inputKeys [][]int
 }
 
 type planner struct {
@@ -59,7 +61,7 @@ func (p *planner) plan(stmts []*statement) (*engine.Program, error) {
 		p.stateful = false
 		for _, t := range st.tokens {
 			switch strings.ToLower(t.Str) {
-			case "tumble", "hop", "session", "over":
+			case "tumble", "hop", "session", "over", "join":
 				p.stateful = p.stateful || t.ID != lexbase.SCONST
 			}
 		}
@@ -439,49 +441,13 @@ func (p *planner) selectRel(sel *tree.Select, sink *table) (*rel, error) {
 	case len(sc.From.Tables) == 0:
 		return nil, fmt.Errorf("SELECT needs a FROM clause naming a source table")
 	case len(sc.From.Tables) > 1:
-		return nil, errAt(&sc.From, "joins are not supported yet")
+		return nil, errAt(&sc.From, "comma-separated FROM lists (implicit cross joins) are not supported; use JOIN ... ON")
 	}
-	var name, alias string
-	var in *rel
-	switch te := sc.From.Tables[0].(type) {
-	case *tree.AliasedTableExpr:
-		if te.Ordinality || te.IndexFlags != nil || len(te.As.Cols) > 0 {
-			return nil, errAt(te, "FROM %s: column aliases, index hints and WITH ORDINALITY are not supported", tree.AsString(te))
-		}
-		alias = string(te.As.Alias)
-		switch x := te.Expr.(type) {
-		case *tree.TableName:
-			name = x.Table()
-		case *tree.Subquery:
-			r, err := p.selectRel(&tree.Select{Select: x.Select}, nil)
-			if err != nil || r == nil {
-				return nil, err
-			}
-			in, name = r, alias
-		default:
-			return nil, errAt(te.Expr, "only tables and subqueries can be read in FROM; %s is not supported", tree.AsString(te.Expr))
-		}
-	case *tree.TableName:
-		name = te.Table()
-	case *tree.JoinTableExpr:
-		return nil, errAt(te, "joins are not supported yet")
-	default:
-		return nil, errAt(te, "FROM %s is not supported", tree.AsString(te))
+	in, scope, err := p.fromItem(sc.From.Tables[0])
+	if err != nil || in == nil {
+		return nil, err
 	}
-	if in == nil {
-		src, ok := p.tables[name]
-		switch {
-		case !ok:
-			return nil, &semError{msg: fmt.Sprintf("unknown table '%s'", name), name: name}
-		case src.broken:
-			return nil, nil
-		case src.t.NewSource == nil:
-			return nil, &semError{msg: fmt.Sprintf("cannot read from '%s': connector '%s' is not a source", name, src.connector), name: name}
-		}
-		at, _ := p.addSource(src, p.stateful)
-		in = &rel{at: at, par: p.opts.Parallelism, cols: src.t.Columns}
-	}
-	scope := &scope{tableName: name, alias: alias, cols: in.cols}
+	name, alias := scope.tableName, scope.alias
 
 	var where expr.Expr
 	if sc.Where != nil {
@@ -515,7 +481,7 @@ func (p *planner) selectRel(sel *tree.Select, sink *table) (*rel, error) {
 	for i, item := range sc.Exprs {
 		items[i] = item.Expr
 	}
-	at, par, err := p.rowNumber(items, scope, at, par)
+	at, par, err = p.rowNumber(items, scope, at, par)
 	if err != nil {
 		return nil, err
 	}
@@ -523,10 +489,14 @@ func (p *planner) selectRel(sel *tree.Select, sink *table) (*rel, error) {
 	var outs []outCol
 	for i, item := range sc.Exprs {
 		if star, ok := isStar(item.Expr); ok {
-			if star != "" && star != name && star != alias {
+			lo, hi := 0, len(in.cols)
+			if sp, ok := scope.part(star); ok {
+				lo, hi = sp.off, sp.off+sp.n
+			} else if star != "" && star != name && star != alias {
 				return nil, &semError{msg: fmt.Sprintf("unknown table '%s' in %s.*", star, star), name: star}
 			}
-			for i, c := range in.cols {
+			for i := lo; i < hi; i++ {
+				c := in.cols[i]
 				outs = append(outs, outCol{name: c.Name, e: &expr.Column{Index: i, Name: c.Name, T: c.Type}})
 			}
 			continue
@@ -808,12 +778,16 @@ func (p *planner) build() (*engine.Program, error) {
 		if fused(i) {
 			continue
 		}
-		for _, in := range l.inputs {
+		for k, in := range l.inputs {
+			key := l.key
+			if l.inputKeys != nil {
+				key = l.inputKeys[k]
+			}
 			t := engine.Forward
-			if p.lops[in].par != l.par || l.key != nil {
+			if p.lops[in].par != l.par || key != nil {
 				t = engine.Shuffle
 			}
-			edges = append(edges, engine.Edge{Src: nodeOf[in], Dest: nodeOf[i], Type: t, Schema: p.lops[in].spec.Schema, Key: l.key})
+			edges = append(edges, engine.Edge{Src: nodeOf[in], Dest: nodeOf[i], Type: t, Schema: p.lops[in].spec.Schema, Key: key})
 		}
 	}
 	return engine.NewProgram(nodes, edges)

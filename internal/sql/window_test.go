@@ -130,6 +130,15 @@ GROUP BY window`, 2, []string{
 			"k=a w=map[end:2024-01-01T00:00:40Z start:2024-01-01T00:00:30Z]",
 			"k=b w=map[end:2024-01-01T00:00:10Z start:2024-01-01T00:00:00Z]",
 		}},
+		{"window join", `SELECT C.k AS k, C.n AS n, M.top AS top, C.w.start AS ws FROM
+  (SELECT k, tumble(interval '10 seconds') AS w, count(*) AS n FROM ev GROUP BY 1, 2) AS C
+JOIN
+  (SELECT tumble(interval '10 seconds') AS w, max(v) AS top FROM ev GROUP BY 1) AS M
+ON C.w = M.w AND C.n > 1`, 2, []string{
+			"k=a n=3 top=5 ws=2024-01-01T00:00:00Z",
+			"k=b n=2 top=5 ws=2024-01-01T00:00:00Z",
+		}},
+		{"join with ttl", `SELECT a.k AS k, a.v AS av, b.v AS bv FROM ev AS a JOIN ev AS b ON a.k = b.k WHERE a.v < b.v AND b.k = 'b'`, 2, []string{"av=2 bv=5 k=b"}},
 		{"session having", `SELECT k, session(interval '4 seconds') AS w, count(*) AS n, sum(v) AS s FROM ev WHERE v > 0 GROUP BY k, w HAVING count(*) > 1`, 2, []string{
 			"k=a n=3 s=8 w=map[end:2024-01-01T00:00:09Z start:2024-01-01T00:00:00Z]",
 		}},
