@@ -55,7 +55,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Cluster, 
 	if err != nil {
 		return nil, fmt.Errorf("opening metadata store: %w", err)
 	}
-	hub := output.NewHub(32)
+	hub := output.NewHub(32, output.WithReplay(32))
 	ctrl, err := controller.New(controller.Config{
 		Store:            st,
 		Runner:           engine.NewRunner(),

@@ -13,22 +13,38 @@ import (
 // the job nor starve the others.
 type Hub struct {
 	buffer int
+	replay int
 
 	mu     sync.Mutex
 	topics map[string]*topic
 }
 
 // NewHub returns a hub whose subscribers buffer up to buffer batches.
-func NewHub(buffer int) *Hub {
+func NewHub(buffer int, opts ...Option) *Hub {
 	if buffer < 1 {
 		buffer = 1
 	}
-	return &Hub{buffer: buffer, topics: make(map[string]*topic)}
+	h := &Hub{buffer: buffer, topics: make(map[string]*topic)}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+// Option configures a Hub.
+type Option func(*Hub)
+
+// WithReplay keeps a job's last n batches and hands them to each new
+// subscriber first, so a client that connects a moment after the job
+// started (or reconnects) still sees its first rows.
+func WithReplay(n int) Option {
+	return func(h *Hub) { h.replay = max(n, 0) }
 }
 
 type topic struct {
 	mu     sync.Mutex
 	subs   map[*subscription]struct{}
+	recent []Data // the last batches, oldest first, at most Hub.replay
 	closed bool
 }
 
@@ -43,7 +59,7 @@ func (h *Hub) Open(jobID string) Sink {
 		h.topics[jobID] = t
 	}
 	return sinkFunc(func(_ context.Context, d Data) error {
-		t.publish(d)
+		t.publish(d, h.replay)
 		return nil
 	})
 }
@@ -57,9 +73,12 @@ func (h *Hub) Subscribe(jobID string) (Stream, error) {
 	if !ok {
 		return nil, ErrUnknownJob
 	}
-	s := &subscription{ch: make(chan Data, h.buffer), done: make(chan struct{}), topic: t}
+	s := &subscription{ch: make(chan Data, h.buffer+h.replay), done: make(chan struct{}), topic: t}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	for _, d := range t.recent {
+		s.ch <- d // fits: the channel has room for the whole replay
+	}
 	if t.closed {
 		close(s.done)
 		return s, nil
@@ -103,12 +122,19 @@ func (h *Hub) Close(jobID string) {
 	t.subs = nil
 }
 
-func (t *topic) publish(d Data) {
+func (t *topic) publish(d Data, replay int) {
 	if d.Done {
 		return // end of a subtask's output; Close ends the streams
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if replay > 0 {
+		if len(t.recent) == replay {
+			copy(t.recent, t.recent[1:])
+			t.recent = t.recent[:replay-1]
+		}
+		t.recent = append(t.recent, d)
+	}
 	for s := range t.subs {
 		select {
 		case s.ch <- d:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -134,5 +135,33 @@ func TestHubSubscribeUnknownAndClose(t *testing.T) {
 	h.Close("j")
 	if _, err := s2.Recv(context.Background()); !errors.Is(err, io.EOF) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestHubReplaysRecentBatchesToLateSubscribers(t *testing.T) {
+	ctx := context.Background()
+	h := NewHub(2, WithReplay(3))
+	sink := h.Open("j")
+	for i := 0; i < 5; i++ {
+		_ = sink.Send(ctx, Data{Batch: strconv.Itoa(i)})
+	}
+	s, err := h.Subscribe("j")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = sink.Send(ctx, Data{Batch: "5"})
+	h.Close("j")
+	var got []string
+	for {
+		d, err := s.Recv(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		got = append(got, d.Batch)
+	}
+	// The last three before subscribing, then what came after; nothing
+	// dropped, since the replay does not eat into the live buffer.
+	if strings.Join(got, ",") != "2,3,4,5" || s.Dropped() != 0 {
+		t.Fatalf("got %v, dropped %d", got, s.Dropped())
 	}
 }
