@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -32,6 +33,7 @@ func newBenchNexmarkCmd() *cobra.Command {
 		par    int
 		seed   int64
 		asJSON bool
+		cpuOut string
 	)
 	cmd := &cobra.Command{
 		Use:   "nexmark --query q5 --events 10000000 --parallelism 2 [--json]",
@@ -63,6 +65,17 @@ peak_rss_bytes. A progress bar is drawn on stderr when it is a terminal.`,
 			if par <= 0 {
 				return usageError{fmt.Errorf("--parallelism must be positive, got %d", par)}
 			}
+			if cpuOut != "" {
+				f, err := os.Create(cpuOut)
+				if err != nil {
+					return usageError{fmt.Errorf("--cpuprofile: %w", err)}
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("start CPU profile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			stderr := cmd.ErrOrStderr()
 			bar := newBenchProgress(stderr, query, events)
 			r, err := benchrun.Run(cmd.Context(), benchrun.Config{
@@ -87,6 +100,7 @@ peak_rss_bytes. A progress bar is drawn on stderr when it is a terminal.`,
 	f.IntVar(&par, "parallelism", 1, "parallelism of every operator")
 	f.Int64Var(&seed, "seed", 0, "generator seed")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of a table")
+	f.StringVar(&cpuOut, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	return cmd
 }
 
