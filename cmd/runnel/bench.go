@@ -34,6 +34,7 @@ func newBenchNexmarkCmd() *cobra.Command {
 		seed   int64
 		asJSON bool
 		cpuOut string
+		etRate float64
 	)
 	cmd := &cobra.Command{
 		Use:   "nexmark --query q5 --events 10000000 --parallelism 2 [--json]",
@@ -62,6 +63,9 @@ peak_rss_bytes. A progress bar is drawn on stderr when it is a terminal.`,
 			if events <= 0 {
 				return usageError{fmt.Errorf("--events must be positive, got %d", events)}
 			}
+			if etRate < 0 {
+				return usageError{fmt.Errorf("--event-time-rate must not be negative, got %g", etRate)}
+			}
 			if par <= 0 {
 				return usageError{fmt.Errorf("--parallelism must be positive, got %d", par)}
 			}
@@ -79,7 +83,7 @@ peak_rss_bytes. A progress bar is drawn on stderr when it is a terminal.`,
 			stderr := cmd.ErrOrStderr()
 			bar := newBenchProgress(stderr, query, events)
 			r, err := benchrun.Run(cmd.Context(), benchrun.Config{
-				Query: query, Events: events, Parallelism: par, Seed: seed,
+				Query: query, Events: events, Parallelism: par, Seed: seed, EventTimeRate: etRate,
 				Progress: bar.update,
 			})
 			bar.finish(err == nil)
@@ -100,6 +104,7 @@ peak_rss_bytes. A progress bar is drawn on stderr when it is a terminal.`,
 	f.IntVar(&par, "parallelism", 1, "parallelism of every operator")
 	f.Int64Var(&seed, "seed", 0, "generator seed")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of a table")
+	f.Float64Var(&etRate, "event-time-rate", 0, "events per second of event time (0: the nexmark default, 10000000)")
 	f.StringVar(&cpuOut, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	return cmd
 }

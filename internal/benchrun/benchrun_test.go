@@ -105,3 +105,15 @@ func TestCores(t *testing.T) {
 		t.Fatalf("Cores: %d %d %d", Cores(1), Cores(0), Cores(1<<20))
 	}
 }
+
+// TestRunWindowed runs the hop-window top-1 query over several windows of
+// event time, so windows fire during the run, not only at the end.
+func TestRunWindowed(t *testing.T) {
+	r, err := Run(context.Background(), Config{Query: "q5", Events: 30_000, Parallelism: 2, EventTimeRate: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Events != 30_000 || !(r.EventsPerSec > 0) || !(r.P99Ms >= r.P50Ms) || r.P50Ms <= 0 {
+		t.Fatalf("implausible result %+v", r)
+	}
+}
