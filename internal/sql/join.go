@@ -65,7 +65,13 @@ func (p *planner) tableRel(name string) (*rel, error) {
 	case src.t.NewSource == nil:
 		return nil, &semError{msg: fmt.Sprintf("cannot read from '%s': connector '%s' is not a source", name, src.connector), name: name}
 	}
-	at, _ := p.addSource(src, p.stateful)
+	// A table read several times in a statement is read once and fanned
+	// out to each use.
+	at, ok := p.sources[name]
+	if !ok {
+		at, _ = p.addSource(src, p.stateful)
+		p.sources[name] = at
+	}
 	return &rel{at: at, par: p.opts.Parallelism, cols: src.t.Columns}, nil
 }
 

@@ -53,12 +53,15 @@ type planner struct {
 	// stateful is set for statements with windows or window functions:
 	// their sources get watermark generators.
 	stateful bool
+	// sources maps a table to its source operator in this statement.
+	sources map[string]int
 }
 
 func (p *planner) plan(stmts []*statement) (*engine.Program, error) {
 	for _, st := range stmts {
 		p.st = st
 		p.stateful = false
+		p.sources = map[string]int{}
 		for _, t := range st.tokens {
 			switch strings.ToLower(t.Str) {
 			case "tumble", "hop", "session", "over", "join":
