@@ -14,10 +14,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/runnel-dev/runnel/internal/api"
 	"github.com/runnel-dev/runnel/internal/config"
 	"github.com/runnel-dev/runnel/internal/controller"
 	"github.com/runnel-dev/runnel/internal/engine"
+	"github.com/runnel-dev/runnel/internal/metrics"
 	"github.com/runnel-dev/runnel/internal/output"
 	"github.com/runnel-dev/runnel/internal/store"
 	"github.com/runnel-dev/runnel/internal/store/storeopen"
@@ -91,8 +96,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Cluster, 
 		KeepAlive:                 cfg.API.SSEKeepAlive,
 		Logger:                    log.With("component", "api"),
 	})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics.NewCollector(ctrl), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/api/", apiHandler)
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", webui.Handler())
 
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -322,4 +323,44 @@ func TestReadmeWalkthrough(t *testing.T) {
 	if testing.Verbose() {
 		fmt.Println(text)
 	}
+}
+
+func TestPrometheusMetrics(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	c := startCluster(t, cfg)
+	api := client{t, c.URL()}
+	var p pipeline
+	api.do("POST", "/pipelines", map[string]any{"name": "metered", "query": doublerSQL, "parallelism": 2}, &p)
+	j := api.waitState(p.ID, "Running")
+
+	// Counters are sampled at the controller's metrics interval (2 s).
+	// Subtask 0 produces the even counters, the ones the query keeps.
+	want := regexp.MustCompile(`runnel_task_messages_sent_total\{job_id="` + j.ID + `",node_id="\d+",operator_id="[^"]+",subtask="0"\} ([1-9]\d*)`)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(c.URL() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		text := string(body)
+		if want.MatchString(text) && strings.Contains(text, `runnel_jobs{state="Running"} 1`) && strings.Contains(text, "go_goroutines") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no task metrics for %s:\n%s", j.ID, grepLines(text, "runnel_"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func grepLines(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

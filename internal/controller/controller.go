@@ -213,6 +213,40 @@ func (c *Controller) JobMetrics(_ context.Context, jobID string) ([]metrics.Oper
 	return m.metrics.groups(), nil
 }
 
+// TaskCounters returns, for every job the controller runs, its subtasks'
+// latest counter snapshot (taken at the metrics interval, so exporting them
+// never disturbs the rates the API serves).
+func (c *Controller) TaskCounters() map[string][]metrics.TaskCounters {
+	c.mu.Lock()
+	ms := make([]*machine, 0, len(c.machines))
+	for _, m := range c.machines {
+		ms = append(ms, m)
+	}
+	c.mu.Unlock()
+	out := make(map[string][]metrics.TaskCounters, len(ms))
+	for _, m := range ms {
+		if cs := m.metrics.latest(); len(cs) > 0 {
+			out[m.jobID] = cs
+		}
+	}
+	return out
+}
+
+// JobStates counts the jobs the controller is driving, by state.
+func (c *Controller) JobStates() map[lifecycle.State]int {
+	c.mu.Lock()
+	ms := make([]*machine, 0, len(c.machines))
+	for _, m := range c.machines {
+		ms = append(ms, m)
+	}
+	c.mu.Unlock()
+	out := make(map[lifecycle.State]int)
+	for _, m := range ms {
+		out[m.state()]++
+	}
+	return out
+}
+
 // State returns the state the controller's machine for a job is in, and
 // whether it has one (for tests and diagnostics).
 func (c *Controller) State(jobID string) (lifecycle.State, bool) {

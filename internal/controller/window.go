@@ -17,6 +17,7 @@ type window struct {
 	mu     sync.Mutex
 	prev   map[taskKey]sample
 	series map[taskKey]map[metrics.Name][]metrics.Point
+	last   []metrics.TaskCounters // the latest snapshot, for exporters
 }
 
 type taskKey struct{ node, subtask int }
@@ -38,12 +39,21 @@ func (w *window) reset() {
 	defer w.mu.Unlock()
 	w.prev = make(map[taskKey]sample)
 	w.series = make(map[taskKey]map[metrics.Name][]metrics.Point)
+	w.last = nil
+}
+
+// latest returns the most recent counter snapshot.
+func (w *window) latest() []metrics.TaskCounters {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.last)
 }
 
 // add turns a counter snapshot into one point per metric and subtask.
 func (w *window) add(now time.Time, counters []metrics.TaskCounters) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.last = slices.Clone(counters)
 	for _, c := range counters {
 		k := taskKey{c.NodeID, c.Subtask}
 		prev, seen := w.prev[k]
