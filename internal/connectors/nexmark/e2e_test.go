@@ -184,7 +184,7 @@ func jsonStr(v any) string {
 }
 
 // TestFieldAccessQuery is the query Nexmark needs most: struct field
-// access. It is skipped until the planner supports it.
+// access.
 func TestFieldAccessQuery(t *testing.T) {
 	dir := t.TempDir()
 	q := `
@@ -192,7 +192,7 @@ CREATE TABLE n WITH (connector = 'nexmark', events = '1000', seed = '1', first_e
 CREATE TABLE out (auction BIGINT, price BIGINT) WITH (connector = 'filesystem', path = '` + dir + `', format = 'json');
 INSERT INTO out SELECT bid.auction, bid.price FROM n WHERE bid IS NOT NULL`
 	if _, err := sql.Plan(q, sql.Options{}); err != nil {
-		t.Skipf("planner does not support struct field access yet: %v", err)
+		t.Fatalf("plan: %v", err)
 	}
 	runQuery(t, q, 2)
 
