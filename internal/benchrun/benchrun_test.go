@@ -117,3 +117,17 @@ func TestRunWindowed(t *testing.T) {
 		t.Fatalf("implausible result %+v", r)
 	}
 }
+
+// TestRunSelfJoin: q8 reads the nexmark table twice; the run still counts
+// each event once.
+func TestRunSelfJoin(t *testing.T) {
+	var last int64
+	r, err := Run(context.Background(), Config{Query: "q8", Events: 20_000, Parallelism: 2, EventTimeRate: 1000,
+		Progress: func(done, _ int64) { last = done }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Events != 20_000 || last != 20_000 {
+		t.Fatalf("events %d, last progress %d; want 20000", r.Events, last)
+	}
+}
