@@ -434,12 +434,6 @@ func (p *planner) aggQuery(sc *tree.SelectClause, input *rel, in *scope, where e
 	// aggregate -> [having] -> project -> sink.
 	par := input.par
 	at, schema := input.at, input.schema()
-	if where != nil {
-		at = p.add(&lop{par: par, inputs: []int{at}, spec: engine.OperatorSpec{
-			ID: fmt.Sprintf("filter_%d", len(p.lops)), Kind: engine.KindTransform, Name: "filter",
-			Description: "WHERE " + where.String(), Schema: schema, NewOperator: engine.NewFilter(where),
-		}})
-	}
 	var preCols []connectors.Column
 	var preExprs []expr.Expr
 	var descs []string
@@ -469,10 +463,17 @@ func (p *planner) aggQuery(sc *tree.SelectClause, input *rel, in *scope, where e
 	}
 	preExprs = append(preExprs, &expr.Column{Index: schema.NumFields() - 1, Name: engine.TimestampField, T: typTimestamp})
 	preSchema := connectors.SchemaOf(preCols)
-	at = p.add(&lop{par: par, inputs: []int{at}, spec: engine.OperatorSpec{
+	preSpec := engine.OperatorSpec{
 		ID: fmt.Sprintf("project_%d", len(p.lops)), Kind: engine.KindTransform, Name: "project",
 		Description: "SELECT " + strings.Join(descs, ", "), Schema: preSchema, NewOperator: engine.NewProject(preSchema, preExprs),
-	}})
+	}
+	if where != nil {
+		preSpec.ID = fmt.Sprintf("filter_project_%d", len(p.lops))
+		preSpec.Name = "filter -> project"
+		preSpec.Description = "WHERE " + where.String() + " -> " + preSpec.Description
+		preSpec.NewOperator = engine.NewFilterProject(where, preSchema, preExprs)
+	}
+	at = p.add(&lop{par: par, inputs: []int{at}, spec: preSpec})
 	keyIdx := make([]int, nk)
 	for i := range keyIdx {
 		keyIdx[i] = i
@@ -503,7 +504,7 @@ func (p *planner) aggQuery(sc *tree.SelectClause, input *rel, in *scope, where e
 			Description: "HAVING " + havingExpr.String(), Schema: schema, NewOperator: engine.NewFilter(havingExpr),
 		}})
 	}
-	at, schema = p.addProject(at, aggPar, outs, post.cols)
+	at, schema = p.addProject(at, aggPar, outs, post.cols, nil)
 	cols := make([]connectors.Column, schema.NumFields()-1)
 	for i := range cols {
 		f := schema.Field(i)

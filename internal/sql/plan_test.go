@@ -64,8 +64,8 @@ func TestPlanGraphShapes(t *testing.T) {
 			opts:  Options{Preview: true, EnableSinks: true, Parallelism: 2},
 			nodes: []nodeShape{
 				{"impulse source -> filter -> project", "source_impulse_0", 2, "SELECT counter, CAST(subtask_index AS TEXT) AS label"},
-				{"blackhole sink", "sink_blackhole_3", 2, "blackhole"},
-				{"preview sink", "sink_blackhole_3_1", 1, "Preview sink"},
+				{"blackhole sink", "sink_blackhole_2", 2, "blackhole"},
+				{"preview sink", "sink_blackhole_2_1", 1, "Preview sink"},
 			},
 			edges: []engine.EdgeView{
 				{SrcID: 1, DestID: 2, EdgeType: "Forward"},
@@ -88,9 +88,9 @@ INSERT INTO bh SELECT counter + 1 AS next FROM impulse AS i WHERE i.counter > 5`
 				{"impulse source -> project", "source_impulse_0", 1, ""},
 				{"blackhole sink", "sink_blackhole_2", 1, ""},
 				{"impulse source -> filter -> project", "source_impulse_3", 1, "WHERE (counter > 5)"},
-				{"blackhole sink", "sink_blackhole_6", 1, ""},
+				{"blackhole sink", "sink_blackhole_5", 1, ""},
 				{"preview sink", "sink_blackhole_2_1", 1, ""},
-				{"preview sink", "sink_blackhole_6_1", 1, ""},
+				{"preview sink", "sink_blackhole_5_1", 1, ""},
 			},
 			edges: []engine.EdgeView{
 				{SrcID: 1, DestID: 2, EdgeType: "Forward"},

@@ -470,7 +470,13 @@ func (p *planner) selectRel(sel *tree.Select, sink *table) (*rel, error) {
 	}
 
 	at, par := in.at, in.par
-	if where != nil {
+	hasRowNumber := false
+	for _, item := range sc.Exprs {
+		if f, ok := item.Expr.(*tree.FuncExpr); ok && f.WindowDef != nil {
+			hasRowNumber = true
+		}
+	}
+	addFilter := func() {
 		at = p.add(&lop{par: par, inputs: []int{at}, spec: engine.OperatorSpec{
 			ID:          fmt.Sprintf("filter_%d", len(p.lops)),
 			Kind:        engine.KindTransform,
@@ -479,6 +485,10 @@ func (p *planner) selectRel(sel *tree.Select, sink *table) (*rel, error) {
 			Schema:      in.schema(),
 			NewOperator: engine.NewFilter(where),
 		}})
+		where = nil
+	}
+	if where != nil && hasRowNumber {
+		addFilter()
 	}
 	items := make([]tree.Expr, len(sc.Exprs))
 	for i, item := range sc.Exprs {
@@ -526,9 +536,12 @@ func (p *planner) selectRel(sel *tree.Select, sink *table) (*rel, error) {
 		return nil, err
 	}
 	if isIdentity(outs, scope.cols) {
+		if where != nil {
+			addFilter()
+		}
 		return &rel{at: at, par: par, cols: scope.cols}, nil
 	}
-	at, schema := p.addProject(at, par, outs, scope.cols)
+	at, schema := p.addProject(at, par, outs, scope.cols, where)
 	cols := make([]connectors.Column, schema.NumFields()-1)
 	for i := range cols {
 		f := schema.Field(i)
@@ -635,7 +648,7 @@ func (p *planner) addSource(src *table, watermarks bool) (int, *arrow.Schema) {
 }
 
 // addProject computes outs (over input columns in) plus _timestamp.
-func (p *planner) addProject(at, par int, outs []outCol, in []connectors.Column) (int, *arrow.Schema) {
+func (p *planner) addProject(at, par int, outs []outCol, in []connectors.Column, where expr.Expr) (int, *arrow.Schema) {
 	cols := make([]connectors.Column, len(outs))
 	exprs := make([]expr.Expr, 0, len(outs)+1)
 	descs := make([]string, len(outs))
@@ -649,14 +662,22 @@ func (p *planner) addProject(at, par int, outs []outCol, in []connectors.Column)
 	}
 	exprs = append(exprs, &expr.Column{Index: len(in), Name: engine.TimestampField, T: typTimestamp})
 	schema := connectors.SchemaOf(cols)
-	at = p.add(&lop{par: par, inputs: []int{at}, spec: engine.OperatorSpec{
+	spec := engine.OperatorSpec{
 		ID:          fmt.Sprintf("project_%d", len(p.lops)),
 		Kind:        engine.KindTransform,
 		Name:        "project",
 		Description: "SELECT " + strings.Join(descs, ", "),
 		Schema:      schema,
 		NewOperator: engine.NewProject(schema, exprs),
-	}})
+	}
+	if where != nil {
+		// One pass: project every row, then keep those matching WHERE.
+		spec.ID = fmt.Sprintf("filter_project_%d", len(p.lops))
+		spec.Name = "filter -> project"
+		spec.Description = "WHERE " + where.String() + " -> " + spec.Description
+		spec.NewOperator = engine.NewFilterProject(where, schema, exprs)
+	}
+	at = p.add(&lop{par: par, inputs: []int{at}, spec: spec})
 	return at, schema
 }
 
