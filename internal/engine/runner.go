@@ -392,6 +392,7 @@ func (t *task) build(opts RunOptions, logger *slog.Logger) (err error) {
 		}
 	}
 	t.lastWM = math.MinInt64
+	t.watermarkNow.Store(math.MinInt64)
 	// links[i] feeds ops[i]; the one past the end feeds the edges.
 	t.links = make([]Collector, len(t.ops)+1)
 	t.links[len(t.ops)] = CollectorFunc(t.send)
@@ -682,4 +683,39 @@ func dataBytes(d arrow.ArrayData) int64 {
 		n += dataBytes(c)
 	}
 	return n
+}
+
+// LateRows is the number of rows the execution's operators dropped for
+// arriving behind the watermark, per operator id (summed over subtasks).
+// It is the hook for the late-events metric; executions not run by Local
+// report nothing.
+func LateRows(x Execution) map[string]int64 {
+	ex, ok := x.(*execution)
+	if !ok {
+		return nil
+	}
+	out := map[string]int64{}
+	for _, t := range ex.tasks {
+		for i, op := range t.ops {
+			if lc, ok := op.(LateCounter); ok {
+				out[t.node.Chain[t.opIdx[i]].ID] += lc.LateRows()
+			}
+		}
+	}
+	return out
+}
+
+// Watermark is a subtask's current event-time watermark in microseconds
+// (math.MinInt64 before the first one), for metrics.
+func Watermark(x Execution, node, subtask int) (int64, bool) {
+	ex, ok := x.(*execution)
+	if !ok {
+		return 0, false
+	}
+	for _, t := range ex.tasks {
+		if t.node.ID == node && t.subtask == subtask {
+			return t.watermarkNow.Load(), true
+		}
+	}
+	return 0, false
 }
