@@ -371,6 +371,9 @@ func isStringLiteral(e expr.Expr) bool {
 
 // inList plans `x IN (a, b)` as `x = a OR x = b`.
 func inList(x *tree.ComparisonExpr, sc *scope) (expr.Expr, error) {
+	if _, sub := x.Right.(*tree.Subquery); sub {
+		return nil, errAt(x.Right, "subqueries are not supported in expressions (IN (SELECT ...)); use a JOIN")
+	}
 	tuple, ok := x.Right.(*tree.Tuple)
 	if !ok || len(tuple.Exprs) == 0 {
 		return nil, errAt(x, "IN needs a list of values")
