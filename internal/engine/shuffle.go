@@ -185,13 +185,24 @@ func (p *partitioner) split(ctx context.Context, b arrow.RecordBatch) ([]arrow.R
 
 // takeRows builds a batch of the given rows of b.
 func takeRows(ctx context.Context, b arrow.RecordBatch, ix []int32) (arrow.RecordBatch, error) {
-	ib := array.NewInt32Builder(memory.DefaultAllocator)
-	ib.AppendValues(ix, nil)
-	indices := ib.NewInt32Array()
-	ib.Release()
-	defer indices.Release()
+	var indices arrow.Array
+	defer func() {
+		if indices != nil {
+			indices.Release()
+		}
+	}()
 	cols := make([]arrow.Array, b.NumCols())
 	for c, col := range b.Columns() {
+		if a := takeFast(col, ix); a != nil {
+			cols[c] = a
+			continue
+		}
+		if indices == nil {
+			ib := array.NewInt32Builder(memory.DefaultAllocator)
+			ib.AppendValues(ix, nil)
+			indices = ib.NewInt32Array()
+			ib.Release()
+		}
 		a, err := compute.TakeArray(ctx, col, indices)
 		if err != nil {
 			for _, x := range cols[:c] {
