@@ -597,11 +597,12 @@ func unary(x *tree.UnaryExpr, sc *scope) (expr.Expr, error) {
 }
 
 func function(x *tree.FuncExpr, sc *scope) (expr.Expr, error) {
-	ref, ok := x.Func.FunctionReference.(*tree.UnresolvedName)
-	if !ok {
-		return nil, errAt(x, "function %s is not supported", tree.AsString(x))
+	var name string
+	if ref, ok := x.Func.FunctionReference.(*tree.UnresolvedName); ok {
+		name = strings.ToLower(ref.Parts[0])
+	} else {
+		name = strings.ToLower(x.Func.String())
 	}
-	name := strings.ToLower(ref.Parts[0])
 	switch {
 	case aggregates[name]:
 		return nil, &semError{msg: fmt.Sprintf("aggregate function '%s' is not supported yet", name), name: name}
@@ -704,6 +705,9 @@ func function(x *tree.FuncExpr, sc *scope) (expr.Expr, error) {
 			arg = coerce(arg, typFloat64)
 		}
 		return &expr.Round{Arg: arg, Digits: digits}, nil
+	}
+	if e, ok, err := rowFunctionCall(x, name, args); ok {
+		return e, err
 	}
 	return nil, &semError{msg: fmt.Sprintf("unknown function '%s'", name), name: name}
 }
