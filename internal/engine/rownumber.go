@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -102,14 +102,13 @@ func (r *rowNumber) fire(ctx context.Context, wm int64, out Collector) error {
 	for _, k := range ready {
 		p, _ := r.parts.Get(k)
 		r.parts.Delete(k)
-		sort.SliceStable(p.rows, func(i, j int) bool {
+		slices.SortStableFunc(p.rows, func(a, b []any) int {
 			for o, c := range r.cfg.Order {
-				x := compareAny(p.rows[i][c], p.rows[j][c], r.cfg.Desc[o])
-				if x != 0 {
-					return x < 0
+				if x := compareAny(a[c], b[c], r.cfg.Desc[o]); x != 0 {
+					return x
 				}
 			}
-			return false
+			return 0
 		})
 		for i, vals := range p.rows {
 			if r.cfg.Limit > 0 && int64(i) >= r.cfg.Limit {
