@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -103,5 +104,29 @@ func TestWatermarksMinOverSenders(t *testing.T) {
 	}
 	if wm, ok := w.end(0, 0); !ok || wm != 15 {
 		t.Fatalf("after end: %d %v, want 15", wm, ok)
+	}
+}
+
+// A sender silent for longer than the idle timeout stops holding the
+// watermark back until it sends again.
+func TestWatermarksIdleSender(t *testing.T) {
+	now := time.Unix(0, 0)
+	w := newWatermarks([]int{2}, time.Second)
+	w.now = func() time.Time { return now }
+	for i := range w.last {
+		w.last[i] = now
+	}
+	w.seen(0, 0)
+	if _, ok := w.update(0, 0, 100); ok {
+		t.Fatal("advanced while the other sender is active")
+	}
+	now = now.Add(2 * time.Second)
+	w.seen(0, 0)
+	if wm, ok := w.update(0, 0, 200); !ok || wm != 200 {
+		t.Fatalf("idle sender held the watermark: %d %v", wm, ok)
+	}
+	w.seen(0, 1)
+	if _, ok := w.update(0, 1, 150); ok {
+		t.Fatal("watermark went back or advanced on a lower value")
 	}
 }
