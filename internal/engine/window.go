@@ -95,7 +95,15 @@ func NewWindowAgg(cfg WindowAggConfig) func(TaskInfo) (Operator, error) {
 		if cfg.Out.NumFields() != len(cfg.Keys)+1+len(cfg.Aggs)+1 {
 			return nil, fmt.Errorf("window aggregate: output schema has %d fields, want %d", cfg.Out.NumFields(), len(cfg.Keys)+len(cfg.Aggs)+2)
 		}
-		return &windowAgg{cfg: cfg, wm: math.MinInt64, windows: map[int64]*window{}, sessions: NewKeyedState[[]*window]()}, nil
+		w := &windowAgg{cfg: cfg, wm: math.MinInt64, windows: map[int64]*window{}, sessions: NewKeyedState[[]*window](), decodable: true}
+		for i := range cfg.Keys {
+			switch cfg.Out.Field(i).Type.ID() {
+			case arrow.INT64, arrow.INT32, arrow.TIMESTAMP, arrow.FLOAT64, arrow.BOOL, arrow.STRING:
+			default:
+				w.decodable = false
+			}
+		}
+		return w, nil
 	}
 }
 
@@ -129,6 +137,9 @@ type windowAgg struct {
 	late     atomic.Int64
 	keyBuf   []byte
 	starts   []int64
+	// decodable keys are rebuilt from their encoding instead of being
+	// kept as Go values per group.
+	decodable bool
 }
 
 func (w *windowAgg) LateRows() int64 { return w.late.Load() }
@@ -216,7 +227,12 @@ func (w *windowAgg) windowAt(start, end int64) *window {
 }
 
 func (w *windowAgg) newGroup(keys []arrow.Array, r int) *group {
-	g := &group{key: make([]any, len(keys)), accs: make([]acc, len(w.cfg.Aggs))}
+	g := &group{accs: make([]acc, len(w.cfg.Aggs))}
+	if w.decodable && w.cfg.Window.Kind != Session {
+		// The key is read back from its encoding when the window fires.
+		return g
+	}
+	g.key = make([]any, len(keys))
 	for i, k := range keys {
 		g.key[i] = valueAt(k, r)
 	}
@@ -453,7 +469,12 @@ func (w *windowAgg) emit(ctx context.Context, wins []*window, out Collector) err
 	}
 	var err error
 	for _, win := range wins {
-		win.groups.Range(func(_ string, g *group) bool {
+		win.groups.Range(func(k string, g *group) bool {
+			if g.key == nil {
+				for i := 0; i < nk; i++ {
+					k = decodeInto(bld.Field(i), k)
+				}
+			}
 			for i, v := range g.key {
 				appendAny(bld.Field(i), v)
 			}
@@ -659,4 +680,54 @@ func (g *watermarkGen) CurrentWatermark() (int64, bool) {
 		return 0, false
 	}
 	return g.max - g.delay, true
+}
+
+// decodeInto appends the first value encoded by encodeKey in s to b and
+// returns the rest of s. It handles the types windowAgg marks decodable.
+func decodeInto(b array.Builder, s string) string {
+	if s[0] == 0 {
+		b.AppendNull()
+		return s[1:]
+	}
+	s = s[1:]
+	u64 := func() uint64 {
+		var v uint64
+		for i := 7; i >= 0; i-- {
+			v = v<<8 | uint64(s[i])
+		}
+		return v
+	}
+	switch x := b.(type) {
+	case *array.Int64Builder:
+		x.Append(int64(u64()))
+		return s[8:]
+	case *array.TimestampBuilder:
+		x.Append(arrow.Timestamp(u64()))
+		return s[8:]
+	case *array.Float64Builder:
+		x.Append(math.Float64frombits(u64()))
+		return s[8:]
+	case *array.Int32Builder:
+		x.Append(int32(uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24))
+		return s[4:]
+	case *array.BooleanBuilder:
+		x.Append(s[0] == 1)
+		return s[1:]
+	case *array.StringBuilder:
+		var n uint64
+		var shift uint
+		i := 0
+		for {
+			c := s[i]
+			i++
+			n |= uint64(c&0x7f) << shift
+			if c < 0x80 {
+				break
+			}
+			shift += 7
+		}
+		x.Append(s[i : i+int(n)])
+		return s[i+int(n):]
+	}
+	panic(fmt.Sprintf("decodeInto: unexpected builder %T", b))
 }
