@@ -67,7 +67,11 @@ type OperatorSpec struct {
 type Node struct {
 	ID          int
 	Parallelism int
-	Chain       []OperatorSpec
+	// Single pins the node to one subtask: its operators need every row in
+	// one place (an aggregate without GROUP BY keys), so no parallelism
+	// override may spread it.
+	Single bool
+	Chain  []OperatorSpec
 }
 
 // OperatorID identifies the node: the id of the chain's first operator.
@@ -259,7 +263,7 @@ func (p *Program) WithParallelism(overrides map[int]int) (*Program, error) {
 	par := map[int]int{}
 	for i, n := range p.Nodes {
 		c := *n
-		if v, ok := overrides[n.ID]; ok {
+		if v, ok := overrides[n.ID]; ok && !n.Single {
 			c.Parallelism = v
 		}
 		par[c.ID] = c.Parallelism

@@ -492,14 +492,14 @@ func (p *planner) aggQuery(sc *tree.SelectClause, input *rel, in *scope, where e
 		}
 		keyDesc = " BY " + strings.Join(kd, ", ")
 	}
-	at = p.add(&lop{par: aggPar, inputs: []int{at}, key: keyIdx, spec: engine.OperatorSpec{
+	at = p.add(&lop{par: aggPar, single: nk == 0, inputs: []int{at}, key: keyIdx, spec: engine.OperatorSpec{
 		ID: fmt.Sprintf("window_aggregate_%d", len(p.lops)), Kind: engine.KindTransform, Name: "window aggregate",
 		Description: winText + keyDesc + ": " + strings.Join(aggDescs, ", "), Schema: outSchema,
 		NewOperator: engine.NewWindowAgg(engine.WindowAggConfig{Keys: keyIdx, Window: *win, Aggs: aggSpecs, Out: outSchema}),
 	}})
 	schema = outSchema
 	if havingExpr != nil {
-		at = p.add(&lop{par: aggPar, inputs: []int{at}, spec: engine.OperatorSpec{
+		at = p.add(&lop{par: aggPar, single: nk == 0, inputs: []int{at}, spec: engine.OperatorSpec{
 			ID: fmt.Sprintf("filter_%d", len(p.lops)), Kind: engine.KindTransform, Name: "filter",
 			Description: "HAVING " + havingExpr.String(), Schema: schema, NewOperator: engine.NewFilter(havingExpr),
 		}})

@@ -36,6 +36,9 @@ type lop struct {
 	spec   engine.OperatorSpec
 	inputs []int
 	par    int
+	// single marks an operator whose rows must all meet in one subtask
+	// (a keyless aggregate); rescaling never spreads it.
+	single bool
 	sink   bool
 	// key, if set, hash-partitions the input by these columns.
 	key []int
@@ -786,7 +789,7 @@ func (p *planner) build() (*engine.Program, error) {
 		if fused(i) {
 			continue
 		}
-		n := &engine.Node{ID: len(nodes) + 1, Parallelism: p.lops[i].par}
+		n := &engine.Node{ID: len(nodes) + 1, Parallelism: p.lops[i].par, Single: p.lops[i].single}
 		for j := i; ; {
 			n.Chain = append(n.Chain, p.lops[j].spec)
 			nodeOf[j] = n.ID
