@@ -14,6 +14,7 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/connectors"
 	"github.com/runnel-dev/runnel/internal/connectors/collect"
+	"github.com/runnel-dev/runnel/internal/connectors/impulse"
 	"github.com/runnel-dev/runnel/internal/engine"
 	"github.com/runnel-dev/runnel/internal/metrics"
 	"github.com/runnel-dev/runnel/internal/output"
@@ -230,7 +231,7 @@ func TestBackpressureBoundsQueues(t *testing.T) {
 	}
 	// At most the queue, one batch being processed and one being sent can
 	// be in flight.
-	const batch = 512
+	const batch = impulse.MaxBatchRows
 	if inflight := src.MessagesSent - sink.MessagesRecv; inflight > int64((2+2)*batch) {
 		t.Errorf("%d rows in flight between source and sink, want at most %d", inflight, 4*batch)
 	}
