@@ -149,6 +149,24 @@ func displayName(path string) string {
 
 // resolvePipeline finds a pipeline by id or, failing that, by its name,
 // which must be unique. Previews are found by id only (lists hide them).
+// pipelineJob connects, finds the pipeline an argument names and its
+// current job: the start of every command that acts on a job.
+func (f *clientFlags) pipelineJob(cmd *cobra.Command, arg string) (*client.Client, *client.Pipeline, *client.Job, error) {
+	c, err := f.client(cmd)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p, err := resolvePipeline(cmd.Context(), c, arg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	j, err := c.CurrentJob(cmd.Context(), p.ID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return c, p, j, nil
+}
+
 func resolvePipeline(ctx context.Context, c *client.Client, arg string) (*client.Pipeline, error) {
 	if arg == "" {
 		return nil, usageError{errors.New("empty pipeline id or name")}

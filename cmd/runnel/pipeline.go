@@ -349,21 +349,13 @@ func newPipelineStartCmd(f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "start PIPELINE",
 		Short: "Start a stopped or failed pipeline's job again",
-		Long: `Start a pipeline's job again. A Stopped job resumes from its last
-checkpoint; a Failed job is restarted.`,
+		Long: `Start a pipeline's job again: a Stopped job is scheduled anew, a Failed job
+is restarted.`,
 		Example:           `  runnel pipeline start doubled --wait`,
 		Args:              exactArgs(1, "one PIPELINE (id or name)"),
 		ValidArgsFunction: completePipelines(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := resolvePipeline(cmd.Context(), c, args[0])
-			if err != nil {
-				return err
-			}
-			j, err := c.CurrentJob(cmd.Context(), p.ID)
+			c, p, j, err := f.pipelineJob(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -421,15 +413,7 @@ job starts again.`,
 		Args:              exactArgs(1, "one PIPELINE (id or name)"),
 		ValidArgsFunction: completePipelines(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := resolvePipeline(cmd.Context(), c, args[0])
-			if err != nil {
-				return err
-			}
-			j, err := c.CurrentJob(cmd.Context(), p.ID)
+			c, p, j, err := f.pipelineJob(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -483,15 +467,7 @@ a stopped job uses it when it is started.`,
 			if parallelism < 1 {
 				return usageError{fmt.Errorf("--parallelism must be at least 1, got %d", parallelism)}
 			}
-			c, err := f.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := resolvePipeline(cmd.Context(), c, args[0])
-			if err != nil {
-				return err
-			}
-			j, err := c.CurrentJob(cmd.Context(), p.ID)
+			c, p, j, err := f.pipelineJob(cmd, args[0])
 			if err != nil {
 				return err
 			}
