@@ -296,6 +296,14 @@ func (x *execution) Metrics() []metrics.TaskCounters {
 			c.QueueSize = int64(t.inbox.Cap())
 			c.QueueRem = int64(t.inbox.Cap() - t.inbox.Len())
 		}
+		for _, op := range t.ops {
+			if lc, ok := op.(LateCounter); ok {
+				c.LateRows += lc.LateRows()
+			}
+		}
+		if wm := t.watermarkNow.Load(); wm > 0 {
+			c.Watermark = wm
+		}
 		out[i] = c
 	}
 	return out

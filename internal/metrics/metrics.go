@@ -16,6 +16,12 @@ type TaskCounters struct {
 	Backpressure float64
 	QueueSize    int64 // capacity of the subtask's input queue
 	QueueRem     int64 // free slots in it now
+	// LateRows is how many rows the subtask's operators dropped for
+	// arriving behind the watermark.
+	LateRows int64
+	// Watermark is the subtask's event-time watermark in microseconds
+	// since the epoch; 0 until it has one.
+	Watermark int64
 }
 
 // Name of a metric as it appears on the wire.

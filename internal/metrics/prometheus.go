@@ -22,6 +22,7 @@ type Collector struct {
 
 	msgRecv, msgSent, bytesRecv, bytesSent *prometheus.Desc
 	backpressure, queueSize, queueFree     *prometheus.Desc
+	lateRows, watermark                    *prometheus.Desc
 	jobs                                   *prometheus.Desc
 }
 
@@ -40,13 +41,15 @@ func NewCollector(src Source) *Collector {
 		backpressure: d("backpressure_ratio", "Share of time the subtask was blocked sending downstream."),
 		queueSize:    d("queue_capacity_batches", "Capacity of the subtask's input queue."),
 		queueFree:    d("queue_free_batches", "Free slots in the subtask's input queue."),
+		lateRows:     d("late_rows_total", "Rows dropped for arriving behind the watermark."),
+		watermark:    d("watermark_seconds", "The subtask's event-time watermark, in seconds since the epoch."),
 		jobs:         prometheus.NewDesc("runnel_jobs", "Jobs the controller is driving, by state.", []string{"state"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.msgRecv, c.msgSent, c.bytesRecv, c.bytesSent, c.backpressure, c.queueSize, c.queueFree, c.jobs} {
+	for _, d := range []*prometheus.Desc{c.msgRecv, c.msgSent, c.bytesRecv, c.bytesSent, c.backpressure, c.queueSize, c.queueFree, c.lateRows, c.watermark, c.jobs} {
 		ch <- d
 	}
 }
@@ -63,6 +66,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.backpressure, prometheus.GaugeValue, t.Backpressure, lv...)
 			ch <- prometheus.MustNewConstMetric(c.queueSize, prometheus.GaugeValue, float64(t.QueueSize), lv...)
 			ch <- prometheus.MustNewConstMetric(c.queueFree, prometheus.GaugeValue, float64(t.QueueRem), lv...)
+			ch <- prometheus.MustNewConstMetric(c.lateRows, prometheus.CounterValue, float64(t.LateRows), lv...)
+			if t.Watermark > 0 {
+				ch <- prometheus.MustNewConstMetric(c.watermark, prometheus.GaugeValue, float64(t.Watermark)/1e6, lv...)
+			}
 		}
 	}
 	for state, n := range c.src.JobStates() {

@@ -221,4 +221,12 @@ SELECT tumble(interval '10 seconds') AS window, count(*) AS n FROM ev GROUP BY w
 	if late != 10 {
 		t.Fatalf("late rows %d, want 10", late)
 	}
+	// The same count reaches the per-subtask metrics.
+	var counted int64
+	for _, c := range x.Metrics() {
+		counted += c.LateRows
+	}
+	if counted != late {
+		t.Fatalf("metrics count %d late rows, want %d", counted, late)
+	}
 }
