@@ -36,20 +36,6 @@ unique, and show that pipeline's current job.`)
 	return cmd
 }
 
-// pipelineJob resolves a PIPELINE argument to the pipeline and its current
-// job.
-func pipelineJob(cmd *cobra.Command, c *client.Client, arg string) (*client.Pipeline, *client.Job, error) {
-	p, err := resolvePipeline(cmd.Context(), c, arg)
-	if err != nil {
-		return nil, nil, err
-	}
-	j, err := c.CurrentJob(cmd.Context(), p.ID)
-	if err != nil {
-		return nil, nil, err
-	}
-	return p, j, nil
-}
-
 func newJobListCmd(f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "list [PIPELINE]",
@@ -146,11 +132,7 @@ printing new errors as they happen until interrupted (Ctrl-C).`,
 		Args:              exactArgs(1, "one PIPELINE (id or name)"),
 		ValidArgsFunction: completePipelines(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, j, err := pipelineJob(cmd, c, args[0])
+			c, p, j, err := f.pipelineJob(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -280,11 +262,7 @@ With -o json or yaml the output is the API's checkpoint list, or with
 			if byEpoch && epoch < 0 {
 				return usageError{fmt.Errorf("--epoch must not be negative, got %d", epoch)}
 			}
-			c, err := f.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, j, err := pipelineJob(cmd, c, args[0])
+			c, p, j, err := f.pipelineJob(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -458,11 +436,7 @@ every 2 seconds while the job runs.`,
 		Args:              exactArgs(1, "one PIPELINE (id or name)"),
 		ValidArgsFunction: completePipelines(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, j, err := pipelineJob(cmd, c, args[0])
+			c, p, j, err := f.pipelineJob(cmd, args[0])
 			if err != nil {
 				return err
 			}
