@@ -51,6 +51,9 @@ type RunOptions struct {
 	RunID  int64
 	Output output.Sink // where preview sinks send rows; may be nil
 	Logger *slog.Logger
+	// Checkpoints, when set, lets the run take checkpoints and start from
+	// one.
+	Checkpoints *CheckpointOptions
 }
 
 // TaskError is a failure of one subtask.
@@ -78,6 +81,13 @@ type Execution interface {
 	Tasks() int
 	// Metrics snapshots every subtask's counters.
 	Metrics() []metrics.TaskCounters
+	// Checkpoint starts epoch: sources inject its barrier and every
+	// subtask reports through CheckpointOptions.OnReport. After a final
+	// one the sources emit nothing more. Runs without CheckpointOptions
+	// return ErrCheckpointsDisabled.
+	Checkpoint(epoch int64, final bool) error
+	// Commit tells two-phase sinks that epoch is durable.
+	Commit(ctx context.Context, epoch int64) error
 }
 
 // Runner starts executions of programs.

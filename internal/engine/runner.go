@@ -87,6 +87,11 @@ func (l *Local) Start(ctx context.Context, p *Program, opts RunOptions) (Executi
 		done:   make(chan struct{}),
 		logger: logger,
 		start:  time.Now(),
+		cp:     opts.Checkpoints,
+		jobID:  opts.JobID,
+	}
+	if x.cp != nil && x.cp.Store == nil {
+		return nil, errors.New("checkpoint options without a state store")
 	}
 	started := false
 	defer func() {
@@ -174,6 +179,17 @@ func (l *Local) Start(ctx context.Context, p *Program, opts RunOptions) (Executi
 			if err := t.build(opts, logger); err != nil {
 				return nil, err
 			}
+			if x.cp == nil {
+				continue
+			}
+			if n.IsSource() {
+				t.barriers = make(chan barrierReq, 16)
+			}
+			if x.cp.Restore > 0 {
+				if err := t.restore(ctx, x.cp.Store, opts.JobID, x.cp.Restore); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 
@@ -218,6 +234,9 @@ type execution struct {
 
 	bpMu sync.Mutex
 	prev []bpSample
+
+	cp    *CheckpointOptions // nil: no checkpoints
+	jobID string
 }
 
 type bpSample struct {
@@ -358,6 +377,13 @@ type task struct {
 	blockedNanos atomic.Int64
 	blockedSince atomic.Int64
 	watermarkNow atomic.Int64
+
+	// Checkpointing: barrier requests of a source subtask; halted once a
+	// final barrier has gone out; the alignment of other subtasks.
+	barriers chan barrierReq
+	halted   bool
+	align    alignment
+	replay   []Message
 }
 
 func (t *task) build(opts RunOptions, logger *slog.Logger) (err error) {
@@ -474,9 +500,14 @@ func (t *task) runSafe(ctx context.Context) (err error) {
 		t.exhausted.Store(!t.x.stopping.Load())
 	} else {
 		for remaining := t.expected; remaining > 0; {
-			m, err := t.inbox.Recv(ctx)
+			m, err := t.next(ctx)
 			if err != nil {
 				return err
+			}
+			slot := t.wms.slot(m.Input, m.From)
+			if t.align.holds(slot) {
+				t.align.held = append(t.align.held, m)
+				continue
 			}
 			t.wms.seen(m.Input, m.From)
 			switch m.Signal {
@@ -506,11 +537,9 @@ func (t *task) runSafe(ctx context.Context) (err error) {
 					}
 				}
 			case SignalBarrier:
-				// Checkpoints come with P3: barriers pass through.
-				if t.wms.barrier(m.Input, m.From, m.Epoch) {
-					if err := t.broadcast(ctx, Message{Signal: SignalBarrier, Epoch: m.Epoch}); err != nil {
-						return err
-					}
+				t.align.arrive(slot, m.Epoch, len(t.wms.wm))
+				if err := t.aligned(ctx); err != nil {
+					return err
 				}
 			case SignalEndOfStream:
 				remaining--
@@ -518,6 +547,9 @@ func (t *task) runSafe(ctx context.Context) (err error) {
 					if err := t.watermark(ctx, 0, wm); err != nil {
 						return err
 					}
+				}
+				if err := t.aligned(ctx); err != nil {
+					return err
 				}
 			}
 		}
@@ -532,6 +564,17 @@ func (t *task) runSafe(ctx context.Context) (err error) {
 }
 
 func (t *task) fromSource(ctx context.Context, b arrow.RecordBatch) error {
+	if t.barriers != nil {
+		if err := t.pollBarrier(ctx); err != nil {
+			return err
+		}
+		if t.halted {
+			// A final checkpoint has been taken: nothing after it may
+			// reach the sinks. Wait to be cancelled.
+			<-ctx.Done()
+			return ctx.Err()
+		}
+	}
 	// A source's output enters the chain: count it as received.
 	t.rowsRecv.Add(b.NumRows())
 	t.bytesRecv.Add(batchBytes(b))

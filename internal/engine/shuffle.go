@@ -154,9 +154,8 @@ func (p *partitioner) split(ctx context.Context, b arrow.RecordBatch) ([]arrow.R
 	for d := range p.idx {
 		p.idx[d] = p.idx[d][:0]
 	}
-	n := uint64(p.n)
 	for i, v := range h {
-		d := v % n
+		d := KeyOwner(v, p.n)
 		p.idx[d] = append(p.idx[d], int32(i))
 	}
 	out := make([]arrow.RecordBatch, p.n)

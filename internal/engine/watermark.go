@@ -16,9 +16,7 @@ type watermarks struct {
 	last    []time.Time // when each sender last sent anything
 	idle    time.Duration
 	current int64
-	// barriers counts, per epoch, the senders whose barrier has arrived.
-	barriers map[int64]int
-	now      func() time.Time
+	now     func() time.Time
 }
 
 func newWatermarks(senders []int, idle time.Duration) *watermarks {
@@ -107,24 +105,4 @@ func (w *watermarks) advance() (int64, bool) {
 	}
 	w.current = lo
 	return lo, true
-}
-
-// barrier records a sender's barrier of an epoch and reports whether every
-// live sender's barrier of that epoch has now arrived.
-func (w *watermarks) barrier(input, from int, epoch int64) bool {
-	if w.barriers == nil {
-		w.barriers = map[int64]int{}
-	}
-	w.barriers[epoch]++
-	live := 0
-	for _, e := range w.ended {
-		if !e {
-			live++
-		}
-	}
-	if w.barriers[epoch] >= live {
-		delete(w.barriers, epoch)
-		return true
-	}
-	return false
 }

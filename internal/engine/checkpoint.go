@@ -1,0 +1,463 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/bits"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/runnel-dev/runnel/internal/state"
+)
+
+// How checkpoints work: the controller asks the execution for epoch N; each
+// source subtask takes the request between two of its batches, snapshots
+// its position and its chain's operators, and sends a barrier downstream.
+// A subtask with several senders aligns: once a sender's barrier of N has
+// arrived, that sender's later messages wait in a buffer until every live
+// sender's barrier has arrived, so the snapshot holds exactly the effect
+// of the data before the barrier. Snapshots are taken synchronously (the
+// operator hands over immutable Arrow batches) and written to checkpoint
+// storage asynchronously; each subtask then reports. Once every subtask
+// has reported, the controller writes the epoch's metadata and calls
+// Commit, which makes two-phase sinks publish what they pre-committed.
+
+// KeyHashColumn is the name of the leading uint64 column of keyed state
+// batches: the hash of the row's key, as HashColumns computes it. On
+// restore each subtask receives only the rows whose hash falls in its key
+// range, so state follows its keys when the parallelism changes.
+const KeyHashColumn = "_key_hash"
+
+// Snapshotter is implemented by operators and sources that keep state
+// across batches.
+type Snapshotter interface {
+	// Snapshot returns the state as of the barrier of epoch: batches of
+	// one schema that the operator will not mutate afterwards (the runtime
+	// writes them out after Snapshot returns and releases them). Keyed
+	// state has KeyHashColumn first; other state is handed to every
+	// subtask on restore. A source's Snapshot is called from inside the
+	// Collect of its next batch, before that batch is processed, so it
+	// must describe the position before that batch. (nil, nil, nil) means
+	// no state.
+	Snapshot(ctx context.Context, epoch int64) (*arrow.Schema, []arrow.RecordBatch, error)
+}
+
+// Restorer is implemented by stateful operators and sources; Restore is
+// called once, before any data, when a run starts from a checkpoint.
+type Restorer interface {
+	Restore(ctx context.Context, st RestoredState) error
+}
+
+// Committer is implemented by sinks that write in two phases: Snapshot
+// pre-commits what was written before the barrier; Commit publishes it
+// once the whole checkpoint is durable. Commit is called from another
+// goroutine than the task's, so implementations synchronise, and it must
+// be idempotent: after a crash it may be called again on restore.
+type Committer interface {
+	Commit(ctx context.Context, epoch int64) error
+}
+
+// RestoredState is what a subtask gets back from a checkpoint.
+type RestoredState struct {
+	Epoch int64
+	// Parallelism is the operator's parallelism when the state was written.
+	Parallelism int
+	// Parts holds each old subtask's batches, by old subtask index. Keyed
+	// state holds only the rows whose keys this subtask now owns.
+	Parts []StatePart
+}
+
+// StatePart is the state one old subtask wrote.
+type StatePart struct {
+	Subtask int
+	Batches []arrow.RecordBatch
+}
+
+// StateStore is where snapshots go; *state.Storage implements it.
+type StateStore interface {
+	WriteRecords(ctx context.Context, key string, schema *arrow.Schema, recs []arrow.RecordBatch) (int64, error)
+	ReadRecords(ctx context.Context, key string) (*arrow.Schema, []arrow.RecordBatch, error)
+	List(ctx context.Context, prefix string) ([]string, error)
+}
+
+// CheckpointOptions turn checkpointing on for a run.
+type CheckpointOptions struct {
+	Store StateStore
+	// Restore is the epoch to start from; 0 starts empty.
+	Restore int64
+	// OnReport receives every subtask's report of every epoch, from the
+	// subtasks' goroutines.
+	OnReport func(CheckpointReport)
+}
+
+// CheckpointReport is one subtask's part of an epoch.
+type CheckpointReport struct {
+	Epoch      int64
+	NodeID     int
+	OperatorID string // the node's (its chain head's) id
+	Subtask    int
+	// AlignmentStarted is when the first barrier arrived (the request, for
+	// a source); CheckpointStarted when the last one did; SyncFinished when
+	// the operators had handed over their state; Finished when it was
+	// written.
+	AlignmentStarted  time.Time
+	CheckpointStarted time.Time
+	SyncFinished      time.Time
+	Finished          time.Time
+	Bytes             int64
+	// HasState reports whether any operator of the chain wrote state;
+	// Committing whether one of them is a two-phase sink.
+	HasState   bool
+	Committing bool
+	Err        error
+}
+
+// RestoreError says a run could not start from a checkpoint epoch, for
+// example because a file of it is missing or corrupted.
+type RestoreError struct {
+	Epoch int64
+	Err   error
+}
+
+func (e *RestoreError) Error() string {
+	return fmt.Sprintf("restoring checkpoint %d: %v", e.Epoch, e.Err)
+}
+func (e *RestoreError) Unwrap() error { return e.Err }
+
+// KeyOwner is the subtask of n that owns a key hash: the hash space is cut
+// into n equal ranges, so that rescaling moves contiguous ranges.
+func KeyOwner(hash uint64, n int) int {
+	hi, _ := bits.Mul64(hash, uint64(n))
+	return int(hi)
+}
+
+type barrierReq struct {
+	epoch int64
+	final bool
+	at    time.Time
+}
+
+// ErrCheckpointsDisabled is returned when a run without CheckpointOptions
+// is asked for a checkpoint.
+var ErrCheckpointsDisabled = errors.New("checkpointing is not enabled for this run")
+
+// Checkpoint asks every source subtask to inject the barrier of epoch. With
+// final, sources emit nothing after it: the run then waits, its state
+// captured, for Stop.
+func (x *execution) Checkpoint(epoch int64, final bool) error {
+	if x.cp == nil {
+		return ErrCheckpointsDisabled
+	}
+	req := barrierReq{epoch: epoch, final: final, at: time.Now()}
+	for _, t := range x.tasks {
+		if !t.node.IsSource() {
+			continue
+		}
+		select {
+		case t.barriers <- req:
+		default:
+			return fmt.Errorf("checkpoint %d: source %s/%d has too many pending barriers", epoch, t.node.OperatorID(), t.subtask)
+		}
+	}
+	return nil
+}
+
+// Commit calls every Committer of the run for epoch.
+func (x *execution) Commit(ctx context.Context, epoch int64) error {
+	var errs []error
+	for _, t := range x.tasks {
+		for i, op := range t.ops {
+			c, ok := op.(Committer)
+			if !ok {
+				continue
+			}
+			if err := c.Commit(ctx, epoch); err != nil {
+				errs = append(errs, &TaskError{OperatorID: t.node.Chain[t.opIdx[i]].ID, Subtask: t.subtask, Err: fmt.Errorf("commit epoch %d: %w", epoch, err)})
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// pollBarrier takes a pending barrier request of a source subtask, if any,
+// and checkpoints. It is called at batch boundaries.
+func (t *task) pollBarrier(ctx context.Context) error {
+	for {
+		select {
+		case req := <-t.barriers:
+			if err := t.checkpoint(ctx, req.epoch, req.at); err != nil {
+				return err
+			}
+			if req.final {
+				t.halted = true
+				return nil
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// checkpoint snapshots the chain, forwards the barrier and writes the
+// snapshot in the background.
+func (t *task) checkpoint(ctx context.Context, epoch int64, alignStart time.Time) error {
+	rep := CheckpointReport{
+		Epoch: epoch, NodeID: t.node.ID, OperatorID: t.node.OperatorID(), Subtask: t.subtask,
+		AlignmentStarted: alignStart, CheckpointStarted: time.Now(),
+	}
+	type snap struct {
+		id     string
+		schema *arrow.Schema
+		recs   []arrow.RecordBatch
+	}
+	var snaps []snap
+	release := func() {
+		for _, s := range snaps {
+			for _, r := range s.recs {
+				r.Release()
+			}
+		}
+	}
+	take := func(chainIdx int, v any) error {
+		if _, ok := v.(Committer); ok {
+			rep.Committing = true
+		}
+		s, ok := v.(Snapshotter)
+		if !ok {
+			return nil
+		}
+		prev := t.cur
+		t.cur = chainIdx
+		schema, recs, err := s.Snapshot(ctx, epoch)
+		if err != nil {
+			return t.tag(fmt.Errorf("snapshot for checkpoint %d: %w", epoch, err))
+		}
+		t.cur = prev
+		if schema != nil {
+			snaps = append(snaps, snap{id: t.node.Chain[chainIdx].ID, schema: schema, recs: recs})
+		}
+		return nil
+	}
+	if t.source != nil {
+		if err := take(0, t.source); err != nil {
+			return err
+		}
+	}
+	for i, op := range t.ops {
+		if err := take(t.opIdx[i], op); err != nil {
+			release()
+			return err
+		}
+	}
+	rep.SyncFinished = time.Now()
+	rep.HasState = len(snaps) > 0
+	if err := t.broadcast(ctx, Message{Signal: SignalBarrier, Epoch: epoch}); err != nil {
+		release()
+		return err
+	}
+	cp := t.x.cp
+	job := t.x.jobID
+	// The write runs beside the data: the task goes on processing while its
+	// state, already handed over, is encoded and stored.
+	go func() {
+		defer release()
+		var errs []error
+		for _, s := range snaps {
+			n, err := cp.Store.WriteRecords(ctx, state.SubtaskKey(job, epoch, s.id, t.subtask), s.schema, s.recs)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("writing state of %s: %w", s.id, err))
+			}
+			rep.Bytes += n
+		}
+		rep.Err = errors.Join(errs...)
+		rep.Finished = time.Now()
+		if cp.OnReport != nil {
+			cp.OnReport(rep)
+		}
+	}()
+	return nil
+}
+
+// restore hands each stateful operator of the chain its part of epoch.
+func (t *task) restore(ctx context.Context, st StateStore, job string, epoch int64) error {
+	do := func(chainIdx int, v any) error {
+		r, ok := v.(Restorer)
+		if !ok {
+			return nil
+		}
+		id := t.node.Chain[chainIdx].ID
+		rs, err := readState(ctx, st, job, epoch, id, t.subtask, t.node.Parallelism)
+		if err != nil {
+			return &RestoreError{Epoch: epoch, Err: fmt.Errorf("operator %s: %w", id, err)}
+		}
+		if rs.Parallelism == 0 {
+			return nil // the operator wrote no state at that epoch
+		}
+		defer rs.release()
+		if err := r.Restore(ctx, rs); err != nil {
+			return &RestoreError{Epoch: epoch, Err: fmt.Errorf("operator %s subtask %d: %w", id, t.subtask, err)}
+		}
+		return nil
+	}
+	if t.source != nil {
+		if err := do(0, t.source); err != nil {
+			return err
+		}
+	}
+	for i, op := range t.ops {
+		if err := do(t.opIdx[i], op); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (rs RestoredState) release() {
+	for _, p := range rs.Parts {
+		for _, b := range p.Batches {
+			b.Release()
+		}
+	}
+}
+
+// readState loads every old subtask's file of an operator at epoch and
+// keeps, of keyed state, the rows that subtask of parallelism n owns.
+func readState(ctx context.Context, st StateStore, job string, epoch int64, opID string, subtask, n int) (RestoredState, error) {
+	prefix := state.EpochPrefix(job, epoch) + opID + "/"
+	keys, err := st.List(ctx, prefix)
+	if err != nil {
+		return RestoredState{}, err
+	}
+	rs := RestoredState{Epoch: epoch}
+	for _, k := range keys {
+		name := strings.TrimPrefix(k, prefix)
+		idx, ok := strings.CutPrefix(strings.TrimSuffix(name, ".arrow"), "subtask-")
+		if !ok {
+			continue
+		}
+		old, err := strconv.Atoi(idx)
+		if err != nil {
+			continue
+		}
+		_, recs, err := st.ReadRecords(ctx, k)
+		if err != nil {
+			rs.release()
+			return RestoredState{}, err
+		}
+		kept, err := ownRows(ctx, recs, subtask, n)
+		for _, r := range recs {
+			r.Release()
+		}
+		if err != nil {
+			rs.release()
+			return RestoredState{}, fmt.Errorf("%s: %w", k, err)
+		}
+		rs.Parts = append(rs.Parts, StatePart{Subtask: old, Batches: kept})
+		rs.Parallelism = max(rs.Parallelism, old+1)
+	}
+	return rs, nil
+}
+
+// ownRows returns the batches (retained) restricted, when they are keyed,
+// to the rows subtask of n owns.
+func ownRows(ctx context.Context, recs []arrow.RecordBatch, subtask, n int) ([]arrow.RecordBatch, error) {
+	var out []arrow.RecordBatch
+	for _, r := range recs {
+		if r.NumCols() == 0 || r.Schema().Field(0).Name != KeyHashColumn {
+			r.Retain()
+			out = append(out, r)
+			continue
+		}
+		hashes, ok := r.Column(0).(*array.Uint64)
+		if !ok {
+			return out, fmt.Errorf("column %s is %s, want uint64", KeyHashColumn, r.Column(0).DataType())
+		}
+		var idx []int32
+		for i, h := range hashes.Uint64Values() {
+			if KeyOwner(h, n) == subtask {
+				idx = append(idx, int32(i))
+			}
+		}
+		switch len(idx) {
+		case 0:
+			continue
+		case int(r.NumRows()):
+			r.Retain()
+			out = append(out, r)
+		default:
+			b, err := takeRows(ctx, r, idx)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+// alignment is a subtask's progress through one barrier: which senders'
+// barriers have arrived and what they sent since.
+type alignment struct {
+	active  bool
+	epoch   int64
+	started time.Time
+	blocked []bool // by sender slot
+	held    []Message
+}
+
+func (a *alignment) holds(slot int) bool {
+	return a.active && slot >= 0 && slot < len(a.blocked) && a.blocked[slot]
+}
+
+func (a *alignment) arrive(slot int, epoch int64, slots int) {
+	if !a.active {
+		a.active, a.epoch, a.started = true, epoch, time.Now()
+		if cap(a.blocked) < slots {
+			a.blocked = make([]bool, slots)
+		}
+		a.blocked = a.blocked[:slots]
+		clear(a.blocked)
+	}
+	if slot >= 0 && slot < len(a.blocked) {
+		a.blocked[slot] = true
+	}
+}
+
+// aligned checkpoints once every live sender's barrier is in, then lets
+// the held messages through again, ahead of anything newer.
+func (t *task) aligned(ctx context.Context) error {
+	a := &t.align
+	if !a.active {
+		return nil
+	}
+	for i, b := range a.blocked {
+		if !b && !t.wms.ended[i] {
+			return nil
+		}
+	}
+	if err := t.checkpoint(ctx, a.epoch, a.started); err != nil {
+		return err
+	}
+	a.active = false
+	if len(a.held) > 0 {
+		t.replay = append(a.held, t.replay...)
+		a.held = nil
+	}
+	return nil
+}
+
+// next is the next message to handle: held messages first, then the inbox.
+func (t *task) next(ctx context.Context) (Message, error) {
+	if len(t.replay) > 0 {
+		m := t.replay[0]
+		t.replay[0] = Message{}
+		t.replay = t.replay[1:]
+		return m, nil
+	}
+	return t.inbox.Recv(ctx)
+}
