@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/runnel-dev/runnel/internal/engine"
 	"github.com/runnel-dev/runnel/internal/metrics"
 	"github.com/runnel-dev/runnel/internal/output"
+	"github.com/runnel-dev/runnel/internal/state"
 	"github.com/runnel-dev/runnel/internal/store"
 	"github.com/runnel-dev/runnel/internal/store/storeopen"
 	"github.com/runnel-dev/runnel/internal/webui"
@@ -60,6 +62,15 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Cluster, 
 	if err != nil {
 		return nil, fmt.Errorf("opening metadata store: %w", err)
 	}
+	cpURL := cfg.Controller.CheckpointURL
+	if cpURL == "" {
+		cpURL = filepath.Join(cfg.DataDir, "checkpoints")
+	}
+	checkpoints, err := state.Open(ctx, cpURL)
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("opening checkpoint storage: %w", err)
+	}
 	hub := output.NewHub(32, output.WithReplay(32))
 	ctrl, err := controller.New(controller.Config{
 		Store:            st,
@@ -73,6 +84,10 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Cluster, 
 		MaxBackoff:       cfg.Controller.MaxBackoff,
 		HealthyDuration:  cfg.Controller.HealthyDuration,
 		StopTimeout:      cfg.Controller.StopTimeout,
+
+		Checkpoints:         checkpoints,
+		CheckpointTimeout:   cfg.Controller.CheckpointTimeout,
+		CheckpointRetention: cfg.Controller.CheckpointRetention,
 	})
 	if err != nil {
 		_ = st.Close()

@@ -60,6 +60,11 @@ type Controller struct {
 	MaxBackoff       time.Duration `koanf:"max_backoff"`
 	HealthyDuration  time.Duration `koanf:"healthy_duration"`
 	StopTimeout      time.Duration `koanf:"stop_timeout"`
+	// CheckpointURL is where checkpoint files go: file:///path (default:
+	// the checkpoints folder of the data dir).
+	CheckpointURL       string        `koanf:"checkpoint_url"`
+	CheckpointTimeout   time.Duration `koanf:"checkpoint_timeout"`   // an epoch not done by then fails
+	CheckpointRetention int           `koanf:"checkpoint_retention"` // completed epochs kept per job
 }
 
 // Defaults returns the built-in settings: those of Arroyo, except that the
@@ -85,6 +90,9 @@ func Defaults() Config {
 			MaxBackoff:       time.Minute,
 			HealthyDuration:  2 * time.Minute,
 			StopTimeout:      60 * time.Second,
+
+			CheckpointTimeout:   2 * time.Minute,
+			CheckpointRetention: 3,
 		},
 	}
 }
@@ -179,6 +187,9 @@ func Load(fs *pflag.FlagSet, environ []string) (Config, error) {
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "runnel.db")
 	}
+	if c.Controller.CheckpointURL == "" {
+		c.Controller.CheckpointURL = "file://" + filepath.Join(c.DataDir, "checkpoints")
+	}
 	return c, c.Validate()
 }
 
@@ -260,5 +271,8 @@ func toMap(c Config) map[string]any {
 		"controller.max_backoff":          c.Controller.MaxBackoff.String(),
 		"controller.healthy_duration":     c.Controller.HealthyDuration.String(),
 		"controller.stop_timeout":         c.Controller.StopTimeout.String(),
+		"controller.checkpoint_url":       c.Controller.CheckpointURL,
+		"controller.checkpoint_timeout":   c.Controller.CheckpointTimeout.String(),
+		"controller.checkpoint_retention": c.Controller.CheckpointRetention,
 	}
 }

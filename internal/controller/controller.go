@@ -35,7 +35,12 @@ type Config struct {
 	HealthyDuration  time.Duration // Running this long resets restarts; 2m
 	StopTimeout      time.Duration // graceful stop escalates after; 60s
 	MetricsInterval  time.Duration // metrics sampling period; 2s
-	Now              func() time.Time
+	// Checkpoints is where jobs' state goes; nil runs jobs without
+	// checkpoints.
+	Checkpoints         CheckpointStorage
+	CheckpointTimeout   time.Duration // an epoch not done by then fails; 2m
+	CheckpointRetention int           // completed epochs kept per job; 3
+	Now                 func() time.Time
 }
 
 func (c *Config) setDefaults() {
@@ -51,6 +56,10 @@ func (c *Config) setDefaults() {
 	def(&c.HealthyDuration, 2*time.Minute)
 	def(&c.StopTimeout, 60*time.Second)
 	def(&c.MetricsInterval, 2*time.Second)
+	def(&c.CheckpointTimeout, 2*time.Minute)
+	if c.CheckpointRetention <= 0 {
+		c.CheckpointRetention = 3
+	}
 	if c.AllowedRestarts == 0 {
 		c.AllowedRestarts = 20
 	}

@@ -88,6 +88,12 @@ type machine struct {
 	recoverWhy  string      // why the pending Recovering state was entered
 	restartMode store.RestartMode
 	metrics     *window
+
+	// Checkpoints of the current run.
+	reports          *reportBox
+	cp               *inflight
+	lastEpoch        int64
+	lastCheckpointAt time.Time
 }
 
 func newMachine(c *Controller, p store.Pipeline) *machine {
@@ -258,6 +264,11 @@ func (m *machine) teardown(mode stopRequest) {
 	exec := m.exec
 	m.exec = nil
 	defer m.c.cfg.Hub.Close(m.jobID)
+	if m.cp != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		m.failCheckpoint(ctx, "the execution ended before the checkpoint completed")
+		cancel()
+	}
 	timeout := m.c.cfg.StopTimeout
 	switch mode {
 	case stopGraceful:

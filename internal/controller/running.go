@@ -30,8 +30,20 @@ func running(ctx context.Context, m *machine) (lifecycle.State, error) {
 			}
 		case <-m.exec.Done():
 			return m.executionEnded(ctx), nil
+		case <-m.reportNotify():
+			if _, err := m.pumpCheckpoint(ctx); err != nil {
+				m.log.Warn("checkpoint failed", "err", err)
+			}
 		case <-tick.C:
 			now := m.now()
+			if m.checkpointing() {
+				m.checkCheckpointTimeout(ctx)
+				if m.cp == nil && now.Sub(m.lastCheckpointAt) >= m.p.Job.Config.CheckpointInterval && m.p.Job.Config.CheckpointInterval > 0 {
+					if err := m.beginCheckpoint(ctx, false); err != nil {
+						m.log.Warn("checkpoint not started", "err", err)
+					}
+				}
+			}
 			if now.Sub(lastSample) >= m.c.cfg.MetricsInterval {
 				lastSample = now
 				m.metrics.add(now, m.exec.Metrics())
@@ -131,9 +143,29 @@ func recovering(ctx context.Context, m *machine) (lifecycle.State, error) {
 	}
 }
 
-// Restarting stops the execution (draining it unless forced) and schedules
-// it again.
+// reportNotify fires when checkpoint reports are waiting (never without
+// checkpointing).
+func (m *machine) reportNotify() <-chan struct{} {
+	if m.reports == nil {
+		return nil
+	}
+	return m.reports.notify
+}
+
+// Restarting stops the execution and schedules it again: a safe restart
+// takes a final checkpoint first and resumes from it, a forced one
+// cancels the tasks and resumes from the last completed checkpoint.
+// Without checkpoints it drains, or cancels when forced.
 func restarting(ctx context.Context, m *machine) (lifecycle.State, error) {
+	if m.checkpointing() {
+		if m.restartMode != store.RestartForce {
+			if next, _ := m.finalCheckpoint(ctx); next != "" {
+				return next, nil
+			}
+		}
+		m.teardown(stopImmediate)
+		return lifecycle.Scheduling, nil
+	}
 	mode := stopGraceful
 	if m.restartMode == store.RestartForce {
 		mode = stopForce
@@ -147,6 +179,15 @@ func restarting(ctx context.Context, m *machine) (lifecycle.State, error) {
 // Rescaling stops the execution and schedules it again with the new
 // parallelism.
 func rescaling(ctx context.Context, m *machine) (lifecycle.State, error) {
+	if m.checkpointing() {
+		// The final checkpoint carries the keyed state over: the new
+		// subtasks each restore the key ranges they now own.
+		if next, _ := m.finalCheckpoint(ctx); next != "" {
+			return next, nil
+		}
+		m.teardown(stopImmediate)
+		return lifecycle.Scheduling, nil
+	}
 	if next := m.drain(ctx, stopGraceful); next != "" {
 		return next, nil
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/engine"
 	"github.com/runnel-dev/runnel/internal/lifecycle"
-	"github.com/runnel-dev/runnel/internal/output"
 	"github.com/runnel-dev/runnel/internal/sql"
 	"github.com/runnel-dev/runnel/internal/store"
 )
@@ -53,16 +52,31 @@ func scheduling(ctx context.Context, m *machine) (lifecycle.State, error) {
 			return m.fail(store.DomainUser, "invalid parallelism: "+err.Error()), nil
 		}
 	}
-	var sink output.Sink
-	if prog.HasPreviewSink() {
-		sink = m.c.cfg.Hub.Open(m.jobID)
+	opts := engine.RunOptions{JobID: m.jobID, RunID: m.snapshot().RunID, Logger: m.log}
+	m.reports, m.cp = nil, nil
+	if m.checkpointing() {
+		restore, last, err := m.restorePoint(ctx)
+		if err != nil {
+			m.recoverWhy = err.Error()
+			return lifecycle.Recovering, nil
+		}
+		m.lastEpoch = max(m.lastEpoch, last)
+		opts.Checkpoints = m.runCheckpoints(restore)
+		if restore > 0 {
+			m.log.Info("restoring from checkpoint", "epoch", restore)
+		}
 	}
-	exec, err := m.c.cfg.Runner.Start(ctx, prog, engine.RunOptions{
-		JobID: m.jobID, RunID: m.snapshot().RunID, Output: sink, Logger: m.log,
-	})
+	if prog.HasPreviewSink() {
+		opts.Output = m.c.cfg.Hub.Open(m.jobID)
+	}
+	exec, err := m.c.cfg.Runner.Start(ctx, prog, opts)
 	if err != nil {
-		if sink != nil {
+		if opts.Output != nil {
 			m.c.cfg.Hub.Close(m.jobID)
+		}
+		var re *engine.RestoreError
+		if errors.As(err, &re) {
+			m.markRestoreFailed(ctx, re)
 		}
 		m.recoverWhy = "starting tasks: " + err.Error()
 		return lifecycle.Recovering, nil
@@ -72,6 +86,7 @@ func scheduling(ctx context.Context, m *machine) (lifecycle.State, error) {
 	m.metrics.reset()
 	now := m.now()
 	m.runningAt = now
+	m.lastCheckpointAt = now
 	tasks := exec.Tasks()
 	m.setStatus(func(s *store.JobStatus) {
 		s.Tasks = &tasks

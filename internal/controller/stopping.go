@@ -7,11 +7,27 @@ import (
 	"github.com/runnel-dev/runnel/internal/store"
 )
 
-// CheckpointStopping takes a final snapshot and stops. Until operators keep
-// checkpointed state, the snapshot is the drain: sources stop and everything
-// in flight reaches the sinks. A force stop (immediate or force) overrides
-// it at any time.
+// CheckpointStopping takes a final checkpoint and stops; starting the job
+// again resumes from it. If the checkpoint fails the job still stops, and
+// resumes from the last completed one (sinks never published what came
+// after it). A force stop (immediate or force) overrides it at any time.
+// Jobs without checkpoints (previews) drain instead.
 func checkpointStopping(ctx context.Context, m *machine) (lifecycle.State, error) {
+	if m.checkpointing() {
+		next, ok := m.finalCheckpoint(ctx)
+		if next != "" {
+			return next, nil
+		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		if !ok {
+			m.log.Warn("stopping without a final checkpoint; the job will resume from the last completed one")
+		}
+		m.teardown(stopImmediate)
+		m.markStopped()
+		return lifecycle.Stopped, nil
+	}
 	if next := m.drain(ctx, stopGraceful); next != "" {
 		return next, nil
 	}

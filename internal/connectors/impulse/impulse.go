@@ -109,11 +109,11 @@ func (Connector) NewTable(spec connectors.TableSpec) (*connectors.Table, error) 
 
 // Source is one subtask of an impulse. Subtask s of p emits the counters
 // s, s+p, s+2p, ... so that the whole source emits each counter below
-// MessageCount exactly once.
+// MessageCount exactly once, across checkpoints, restores and rescales.
 type Source struct {
 	cfg      Config
 	schema   *arrow.Schema
-	subtask  int
+	pos      *connectors.Stride
 	par      int
 	now      func() time.Time
 	maxBatch int
@@ -121,24 +121,25 @@ type Source struct {
 
 // NewSource makes the source of one subtask.
 func NewSource(cfg Config, schema *arrow.Schema, subtask, parallelism int) *Source {
-	return &Source{cfg: cfg, schema: schema, subtask: subtask, par: max(parallelism, 1), now: time.Now, maxBatch: MaxBatchRows}
+	return &Source{cfg: cfg, schema: schema, pos: connectors.NewStride(subtask, parallelism), par: max(parallelism, 1), now: time.Now, maxBatch: MaxBatchRows}
 }
 
-// count is how many events this subtask emits in total, or -1.
-func (s *Source) count() int64 {
-	if s.cfg.MessageCount == nil {
-		return -1
-	}
-	total, par, sub := *s.cfg.MessageCount, int64(s.par), int64(s.subtask)
-	if total <= sub {
-		return 0
-	}
-	return (total-sub-1)/par + 1
+// Snapshot implements engine.Snapshotter: the position in the counters.
+func (s *Source) Snapshot(ctx context.Context, epoch int64) (*arrow.Schema, []arrow.RecordBatch, error) {
+	return s.pos.Snapshot(ctx, epoch)
+}
+
+// Restore implements engine.Restorer.
+func (s *Source) Restore(ctx context.Context, st engine.RestoredState) error {
+	return s.pos.Restore(ctx, st)
 }
 
 // Run implements engine.Source.
 func (s *Source) Run(ctx context.Context, stop <-chan struct{}, out engine.Collector) error {
-	limit := s.count()
+	limit := int64(-1)
+	if s.cfg.MessageCount != nil {
+		limit = *s.cfg.MessageCount
+	}
 	rate := s.cfg.EventRate / float64(s.par) // per subtask
 	mem := memory.DefaultAllocator
 	counters := array.NewInt64Builder(mem)
@@ -148,15 +149,21 @@ func (s *Source) Run(ctx context.Context, stop <-chan struct{}, out engine.Colle
 	defer subtasks.Release()
 	defer stamps.Release()
 
+	// Pacing counts from what a restored run had already covered, so that
+	// the rate holds and event times go on from there.
+	base := s.pos.Emitted()
 	start := s.now()
-	var emitted int64
+	if rate > 0 {
+		start = start.Add(-time.Duration(float64(base) / rate * float64(time.Second)))
+	}
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
 	}()
-	for limit < 0 || emitted < limit {
+	sub := int64(s.pos.Peek() % int64(s.par))
+	for {
 		select {
 		case <-stop:
 			return nil
@@ -164,11 +171,12 @@ func (s *Source) Run(ctx context.Context, stop <-chan struct{}, out engine.Colle
 			return ctx.Err()
 		default:
 		}
-		n := int64(s.maxBatch)
-		if limit >= 0 {
-			n = min(n, limit-emitted)
+		if limit >= 0 && s.pos.Peek() >= limit {
+			return nil
 		}
+		n := int64(s.maxBatch)
 		now := s.now()
+		emitted := s.pos.Emitted()
 		if rate > 0 {
 			// Emit what is due by now; if nothing is, sleep until the next
 			// event is due. At low rates this yields one-row batches, which
@@ -193,21 +201,30 @@ func (s *Source) Run(ctx context.Context, stop <-chan struct{}, out engine.Colle
 			}
 			n = min(n, due)
 		}
-		for i := int64(0); i < n; i++ {
-			seq := emitted + i
-			counters.Append(seq*int64(s.par) + int64(s.subtask))
-			subtasks.Append(int64(s.subtask))
+		// The position moves only once the batch is handed over: a
+		// checkpoint taken inside Collect describes the state before it.
+		save := *s.pos
+		rows := int64(0)
+		for ; rows < n; rows++ {
+			if limit >= 0 && s.pos.Peek() >= limit {
+				break
+			}
+			idx := s.pos.Emitted()
+			counters.Append(s.pos.Next())
+			subtasks.Append(sub)
 			ts := now
 			if rate > 0 {
-				ts = start.Add(time.Duration(float64(seq) / rate * float64(time.Second)))
+				ts = start.Add(time.Duration(float64(idx) / rate * float64(time.Second)))
 			}
 			stamps.Append(arrow.Timestamp(ts.UnixMicro()))
 		}
+		after := *s.pos
+		*s.pos = save
 		cols := []arrow.Array{counters.NewArray(), subtasks.NewArray(), stamps.NewArray()}
 		// The event-time column shares the timestamp column's buffers.
 		cols = append(cols, cols[2])
 		cols[2].Retain()
-		b := array.NewRecordBatch(s.schema, cols, n)
+		b := array.NewRecordBatch(s.schema, cols, rows)
 		for _, c := range cols {
 			c.Release()
 		}
@@ -216,9 +233,8 @@ func (s *Source) Run(ctx context.Context, stop <-chan struct{}, out engine.Colle
 		if err != nil {
 			return err
 		}
-		emitted += n
+		*s.pos = after
 	}
-	return nil
 }
 
 const tableConfig = `{"type":"object","title":"ImpulseTable","properties":{` +
