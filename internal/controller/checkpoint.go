@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,7 +22,8 @@ type CheckpointStorage interface {
 	engine.StateStore
 	Write(ctx context.Context, key string, data []byte) error
 	DeletePrefix(ctx context.Context, prefix string) error
-	Retain(ctx context.Context, jobID string, keep int, pinned ...int64) ([]int64, error)
+	Epochs(ctx context.Context, jobID string) ([]int64, error)
+	Stat(ctx context.Context, key string) (state.FileInfo, error)
 }
 
 // Job-level checkpoint spans, as the API names them.
@@ -175,7 +177,24 @@ func (m *machine) completeCheckpoint(ctx context.Context) error {
 	rec.Operators = m.operatorRecords(cp)
 
 	rec.Events = append(rec.Events, store.CheckpointEvent{Event: spanMetadata, StartTime: now})
-	meta, err := json.Marshal(checkpointMetadata{JobID: m.jobID, Epoch: rec.Epoch, Operators: parallelismOf(m.program, m.parallelism), Time: now})
+	// Every file must read back as written before the epoch counts: once
+	// sinks commit, an epoch that cannot be restored could not be replaced
+	// by an older one without repeating output.
+	var files []state.FileInfo
+	for _, r := range cp.reports {
+		for _, want := range r.Files {
+			got, err := m.c.cfg.Checkpoints.Stat(ctx, want.Key)
+			if err != nil {
+				return fmt.Errorf("verifying %s: %w", want.Key, err)
+			}
+			if got.Bytes != want.Bytes || got.CRC != want.CRC {
+				return fmt.Errorf("verifying %s: stored %d bytes with crc32c %08x, written %d bytes with %08x", want.Key, got.Bytes, got.CRC, want.Bytes, want.CRC)
+			}
+			files = append(files, want)
+		}
+	}
+	slices.SortFunc(files, func(a, b state.FileInfo) int { return strings.Compare(a.Key, b.Key) })
+	meta, err := json.Marshal(checkpointMetadata{JobID: m.jobID, Epoch: rec.Epoch, Operators: parallelismOf(m.program, m.parallelism), Files: files, Time: now})
 	if err != nil {
 		return err
 	}
@@ -217,25 +236,51 @@ func (m *machine) completeCheckpoint(ctx context.Context) error {
 	return nil
 }
 
-// compact deletes epochs beyond the retention and marks them compacted.
-// Failing to delete old files never fails the checkpoint.
+// compact keeps the files of the newest ready epochs (the retention) and
+// deletes every other epoch's: older ready ones, which it marks compacted,
+// and leftovers of failed ones. Failing to delete never fails the
+// checkpoint.
 func (m *machine) compact(ctx context.Context, rec *store.Checkpoint) {
 	start := m.now()
-	deleted, err := m.c.cfg.Checkpoints.Retain(ctx, m.jobID, m.c.cfg.CheckpointRetention)
+	cps, err := m.c.cfg.Store.ListCheckpoints(ctx, m.p.OrgID, m.jobID)
 	if err != nil {
-		m.log.Warn("deleting old checkpoints", "err", err)
+		m.log.Warn("listing checkpoints to compact", "err", err)
+		return
 	}
-	for _, e := range deleted {
-		old, err := m.c.cfg.Store.GetCheckpoint(ctx, m.p.OrgID, m.jobID, e)
-		if err != nil {
-			continue // failed epochs are not listed; nothing to mark
-		}
-		old.State = store.CheckpointCompacted
-		if err := m.c.cfg.Store.PutCheckpoint(ctx, old); err != nil {
-			m.log.Warn("marking checkpoint compacted", "epoch", e, "err", err)
+	ready := map[int64]store.Checkpoint{}
+	var keep []int64
+	for _, c := range cps {
+		if c.State == store.CheckpointReady && c.Epoch != rec.Epoch {
+			ready[c.Epoch] = c
+			keep = append(keep, c.Epoch)
 		}
 	}
-	if len(deleted) > 0 {
+	keep = append(keep, rec.Epoch)
+	slices.Sort(keep)
+	keep = keep[max(0, len(keep)-m.c.cfg.CheckpointRetention):]
+	epochs, err := m.c.cfg.Checkpoints.Epochs(ctx, m.jobID)
+	if err != nil {
+		m.log.Warn("listing checkpoint files", "err", err)
+		return
+	}
+	deleted := 0
+	for _, e := range epochs {
+		if e >= rec.Epoch || slices.Contains(keep, e) {
+			continue
+		}
+		if err := m.c.cfg.Checkpoints.DeletePrefix(ctx, state.EpochPrefix(m.jobID, e)); err != nil {
+			m.log.Warn("deleting old checkpoint", "epoch", e, "err", err)
+			continue
+		}
+		deleted++
+		if old, ok := ready[e]; ok {
+			old.State = store.CheckpointCompacted
+			if err := m.c.cfg.Store.PutCheckpoint(ctx, old); err != nil {
+				m.log.Warn("marking checkpoint compacted", "epoch", e, "err", err)
+			}
+		}
+	}
+	if deleted > 0 {
 		end := m.now()
 		rec.Events = append(rec.Events, store.CheckpointEvent{Event: spanCompacting, StartTime: start, FinishTime: &end})
 	}
@@ -385,10 +430,11 @@ func checkpointBytes(rec *store.Checkpoint) int64 {
 // checkpointMetadata is written last for each epoch: an epoch without it
 // was never completed.
 type checkpointMetadata struct {
-	JobID     string         `json:"job_id"`
-	Epoch     int64          `json:"epoch"`
-	Operators map[string]int `json:"operator_parallelism"`
-	Time      time.Time      `json:"time"`
+	JobID     string           `json:"job_id"`
+	Epoch     int64            `json:"epoch"`
+	Operators map[string]int   `json:"operator_parallelism"`
+	Files     []state.FileInfo `json:"files"`
+	Time      time.Time        `json:"time"`
 }
 
 func parallelismOf(p *engine.Program, overrides map[int]int) map[string]int {

@@ -79,6 +79,11 @@ func (r *faultRunner) crash(t *testing.T, msg string) {
 	if fe == nil {
 		t.Fatal("nothing running to crash")
 	}
+	select {
+	case <-fe.Execution.Done():
+		t.Fatal("the execution ended on its own before the injected crash; the test input is too short")
+	default:
+	}
 	// Record the failure before the execution ends so that whoever sees
 	// it end also sees why.
 	fe.mu.Lock()

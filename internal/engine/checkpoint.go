@@ -80,7 +80,7 @@ type StatePart struct {
 
 // StateStore is where snapshots go; *state.Storage implements it.
 type StateStore interface {
-	WriteRecords(ctx context.Context, key string, schema *arrow.Schema, recs []arrow.RecordBatch) (int64, error)
+	WriteRecords(ctx context.Context, key string, schema *arrow.Schema, recs []arrow.RecordBatch) (state.FileInfo, error)
 	ReadRecords(ctx context.Context, key string) (*arrow.Schema, []arrow.RecordBatch, error)
 	List(ctx context.Context, prefix string) ([]string, error)
 }
@@ -110,6 +110,8 @@ type CheckpointReport struct {
 	SyncFinished      time.Time
 	Finished          time.Time
 	Bytes             int64
+	// Files are the state files written, with their checksums.
+	Files []state.FileInfo
 	// HasState reports whether any operator of the chain wrote state;
 	// Committing whether one of them is a two-phase sink.
 	HasState   bool
@@ -268,11 +270,13 @@ func (t *task) checkpoint(ctx context.Context, epoch int64, alignStart time.Time
 		defer release()
 		var errs []error
 		for _, s := range snaps {
-			n, err := cp.Store.WriteRecords(ctx, state.SubtaskKey(job, epoch, s.id, t.subtask), s.schema, s.recs)
+			fi, err := cp.Store.WriteRecords(ctx, state.SubtaskKey(job, epoch, s.id, t.subtask), s.schema, s.recs)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("writing state of %s: %w", s.id, err))
+				continue
 			}
-			rep.Bytes += n
+			rep.Bytes += fi.Bytes
+			rep.Files = append(rep.Files, fi)
 		}
 		rep.Err = errors.Join(errs...)
 		rep.Finished = time.Now()

@@ -276,11 +276,14 @@ func (x *execution) finished() bool {
 
 func (x *execution) Stop(mode StopMode) {
 	x.stopping.Store(true)
-	x.stopOnce.Do(func() { close(x.stopCh) })
 	if mode == StopImmediate {
+		// Cancel before the sources see stop: a source that returned on
+		// stop while the context was still live would look drained, and
+		// its chain would flush and publish as if the input had ended.
 		x.immediate.Store(true)
 		x.cancel()
 	}
+	x.stopOnce.Do(func() { close(x.stopCh) })
 }
 
 func (x *execution) Tasks() int { return len(x.tasks) }
@@ -496,6 +499,9 @@ func (t *task) runSafe(ctx context.Context) (err error) {
 		}
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if t.x.immediate.Load() {
+			return context.Canceled
 		}
 		t.exhausted.Store(!t.x.stopping.Load())
 	} else {

@@ -4,30 +4,50 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/crc32"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
+// FileInfo describes a stored file: its size and CRC-32C, which the
+// controller checks before it declares a checkpoint complete.
+type FileInfo struct {
+	Key   string `json:"key"`
+	Bytes int64  `json:"bytes"`
+	CRC   uint32 `json:"crc32c"`
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
 // WriteRecords stores batches of one schema at key as an Arrow IPC file, the
 // format operator state snapshots use: columnar, typed, cheap to read back.
-func (s *Storage) WriteRecords(ctx context.Context, key string, schema *arrow.Schema, recs []arrow.RecordBatch) (int64, error) {
+func (s *Storage) WriteRecords(ctx context.Context, key string, schema *arrow.Schema, recs []arrow.RecordBatch) (FileInfo, error) {
 	var buf bytes.Buffer
 	w, err := ipc.NewFileWriter(&buf, ipc.WithSchema(schema), ipc.WithAllocator(memory.DefaultAllocator))
 	if err != nil {
-		return 0, fmt.Errorf("encoding %s: %w", key, err)
+		return FileInfo{}, fmt.Errorf("encoding %s: %w", key, err)
 	}
 	for _, r := range recs {
 		if err := w.Write(r); err != nil {
-			return 0, fmt.Errorf("encoding %s: %w", key, err)
+			return FileInfo{}, fmt.Errorf("encoding %s: %w", key, err)
 		}
 	}
 	if err := w.Close(); err != nil {
-		return 0, fmt.Errorf("encoding %s: %w", key, err)
+		return FileInfo{}, fmt.Errorf("encoding %s: %w", key, err)
 	}
-	n := int64(buf.Len())
-	return n, s.Write(ctx, key, buf.Bytes())
+	fi := FileInfo{Key: key, Bytes: int64(buf.Len()), CRC: crc32.Checksum(buf.Bytes(), castagnoli)}
+	return fi, s.Write(ctx, key, buf.Bytes())
+}
+
+// Stat reads the file at key back and returns its size and checksum.
+func (s *Storage) Stat(ctx context.Context, key string) (FileInfo, error) {
+	data, err := s.Read(ctx, key)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	return FileInfo{Key: key, Bytes: int64(len(data)), CRC: crc32.Checksum(data, castagnoli)}, nil
 }
 
 // ReadRecords loads the batches stored at key. The caller releases them.

@@ -129,7 +129,8 @@ func TestRecordsRoundTripAndCorruption(t *testing.T) {
 	defer rec.Release()
 
 	key := SubtaskKey("job_1", 1, "agg_1", 0)
-	n, err := s.WriteRecords(ctx, key, schema, []arrow.RecordBatch{rec, rec})
+	fi, err := s.WriteRecords(ctx, key, schema, []arrow.RecordBatch{rec, rec})
+	n := fi.Bytes
 	if err != nil || n <= 0 {
 		t.Fatalf("write %d %v", n, err)
 	}

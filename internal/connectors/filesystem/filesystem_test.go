@@ -405,7 +405,7 @@ func TestNoPartialFiles(t *testing.T) {
 			if _, err := os.Stat(p.Final); !os.IsNotExist(err) {
 				t.Fatalf("final file visible before commit: %v", err)
 			}
-			if err := sink.Commit(context.Background(), *p); err != nil {
+			if err := sink.Publish(context.Background(), *p); err != nil {
 				t.Fatal(err)
 			}
 			if names := visible(); !slices.Equal(names, []string{filepath.Base(p.Final)}) {

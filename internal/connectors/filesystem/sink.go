@@ -38,13 +38,15 @@ type formatWriter interface {
 //     row (a subtask that receives nothing writes no file);
 //   - Flush completes the file (format footer, fsync, close) and returns it
 //     as a PendingFile: durable, but not visible;
-//   - Commit renames a pending file to its final name, atomically;
+//   - Publish renames a pending file to its final name, atomically;
 //   - Abort deletes the open and pending files.
 //
-// Today Finish (end of input) flushes and commits, and Close aborts
-// whatever was not committed, so a failed or cancelled run leaves no
-// final-named file behind. With checkpoints, a barrier would Flush and
-// store the PendingFile in the checkpoint, and its completion would Commit.
+// A checkpoint barrier flushes and pre-commits (twophase.go): the pending
+// files go into the checkpoint, and once the checkpoint is complete Commit
+// publishes them; a run restored from it publishes them too, so a crash
+// between the two loses nothing. Finish (end of input) flushes and
+// publishes; Close aborts whatever was neither published nor pre-committed,
+// so a failed or cancelled run leaves no final-named file behind.
 type Sink struct {
 	dir     string
 	format  Format
@@ -60,6 +62,10 @@ type Sink struct {
 	tmp     string
 	final   string
 	pending []PendingFile
+
+	subtask   int
+	par       int
+	committed *precommits // files handed to checkpoints, by epoch
 }
 
 // NewSink makes the sink of one subtask, writing batches of the given
@@ -71,6 +77,10 @@ func NewSink(cfg Config, schema *arrow.Schema, prefix string, info engine.TaskIn
 		format: cfg.Format,
 		ext:    extensions[cfg.Format][0],
 		base:   fmt.Sprintf("%s-%05d-%d", prefix, info.Subtask, info.RunID),
+
+		subtask:   info.Subtask,
+		par:       info.Parallelism,
+		committed: &precommits{byEpoch: map[int64][]PendingFile{}},
 	}
 	var fields []arrow.Field
 	for i, f := range schema.Fields() {
@@ -175,9 +185,15 @@ func (s *Sink) Flush(context.Context) (*PendingFile, error) {
 	return &p, nil
 }
 
-// Commit makes a pending file visible under its final name.
-func (s *Sink) Commit(_ context.Context, p PendingFile) error {
+// Publish makes a pending file visible under its final name. Publishing a
+// file again once it is visible is a no-op, so a restore may repeat it.
+func (s *Sink) Publish(_ context.Context, p PendingFile) error {
 	if err := os.Rename(p.Temp, p.Final); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			if _, serr := os.Stat(p.Final); serr == nil {
+				return nil
+			}
+		}
 		return fmt.Errorf("commit %s: %w", p.Final, err)
 	}
 	for i, q := range s.pending {
@@ -224,7 +240,7 @@ func (s *Sink) Finish(ctx context.Context, _ engine.Collector) error {
 	if err != nil || p == nil {
 		return err
 	}
-	return s.Commit(ctx, *p)
+	return s.Publish(ctx, *p)
 }
 
 // Close implements engine.Closer: whatever was not committed is deleted.
