@@ -19,12 +19,16 @@ type Change struct {
 // followed by an append becomes one update, as producers emit the two
 // adjacently; a lone retraction is a delete and a lone append a create.
 func Changes(b arrow.RecordBatch) []Change {
-	n := int(b.NumRows())
-	out := make([]Change, 0, n)
 	var flags *array.Boolean
 	if IsUpdating(b.Schema()) {
 		flags, _ = b.Column(int(b.NumCols()) - 2).(*array.Boolean)
 	}
+	return ChangesOf(flags, int(b.NumRows()))
+}
+
+// ChangesOf is Changes given the n rows' retraction flags (nil: none).
+func ChangesOf(flags *array.Boolean, n int) []Change {
+	out := make([]Change, 0, n)
 	for r := 0; r < n; r++ {
 		if flags == nil || !flags.Value(r) {
 			out = append(out, Change{Op: 'c', Before: -1, After: r})
