@@ -553,6 +553,11 @@ func (p *planner) selectRel(sel *tree.Select, sink *table) (*rel, error) {
 		return nil, err
 	}
 	if in.updating {
+		for _, o := range outs {
+			if o.name == engine.RetractField {
+				return nil, &semError{msg: fmt.Sprintf("'%s' is reserved for the changelog flag of updating queries; rename the column", engine.RetractField), name: engine.RetractField}
+			}
+		}
 		outs = append(outs, outCol{name: engine.RetractField, e: retractRef(scope.cols)})
 	}
 	if isIdentity(outs, scope.cols) {

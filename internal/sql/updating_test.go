@@ -168,6 +168,7 @@ func TestUpdatingDiagnostics(t *testing.T) {
 		{`SELECT count(*) FROM ` + perKey + ` AS u GROUP BY tumble(interval '1 second')`, "window aggregates over an updating input (the result of an aggregate without a window) are not supported"},
 		{`SELECT * FROM ` + perKey + ` AS u JOIN ev ON u.k = ev.k`, "a join over an updating input (the result of an aggregate without a window) is not supported"},
 		{`SELECT * FROM ev JOIN ` + perKey + ` AS u ON u.k = ev.k`, "a join over an updating input"},
+		{`SELECT k, _retract FROM ` + perKey + ` AS u`, "'_retract' is reserved"},
 		{`SELECT k, ROW_NUMBER() OVER (PARTITION BY k ORDER BY n) AS r FROM ` + perKey + ` AS u`, "ROW_NUMBER() over an updating input"},
 		{fmt.Sprintf(`CREATE TABLE out WITH (connector = 'filesystem', path = '%s', format = 'json');
 INSERT INTO out SELECT k, count(*) AS n FROM ev GROUP BY k`, out), "table 'out' (connector 'filesystem') can only append rows; write it with a changelog format such as format = 'debezium_json'"},
