@@ -3,6 +3,9 @@ package engine
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -249,5 +252,75 @@ func TestChangesPairsRetractionsWithAppends(t *testing.T) {
 	defer plain.Release()
 	if cs := Changes(plain); len(cs) != 1 || cs[0].Op != 'c' {
 		t.Fatalf("append-only batch: %v", cs)
+	}
+}
+
+// Random changelogs in random batches: after every batch, the folded
+// output equals count/sum/avg recomputed from the live input rows.
+func TestUpdatingAggRandomChangelog(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	op := newUpd(t, UpdatingAggConfig{Keys: []int{0}, Retract: 2,
+		Aggs: []AggSpec{{Kind: AggCountStar}, {Kind: AggSum, Arg: 1}, {Kind: AggAvg, Arg: 1}},
+		Out:  updOut(i64("n"), i64("s"), f64("a"))})
+	type row struct {
+		k string
+		v int
+	}
+	var live []row            // the input table
+	table := map[string]int{} // the folded output
+	out := CollectorFunc(func(_ context.Context, b arrow.RecordBatch) error {
+		c := &changes{}
+		_ = c.Collect(context.Background(), b)
+		seen := map[string]bool{}
+		for _, r := range c.rows {
+			key := strings.Fields(r[1:])[0]
+			if r[0] == '+' {
+				if seen["+"+key] {
+					return fmt.Errorf("two appends for key %s in one batch", key)
+				}
+				seen["+"+key] = true
+				table[r[1:]]++
+				continue
+			}
+			if table[r[1:]] == 0 {
+				return fmt.Errorf("retraction of absent row %s", r)
+			}
+			table[r[1:]]--
+		}
+		return nil
+	})
+	for batch := 0; batch < 300; batch++ {
+		var args []any
+		for range 1 + rng.IntN(20) {
+			if len(live) > 0 && rng.IntN(3) == 0 {
+				i := rng.IntN(len(live))
+				args = append(args, live[i].k, live[i].v, true)
+				live = append(live[:i], live[i+1:]...)
+				continue
+			}
+			r := row{k: string(rune('a' + rng.IntN(6))), v: rng.IntN(100) - 20}
+			live = append(live, r)
+			args = append(args, r.k, r.v, false)
+		}
+		feed(t, op, out, updBatch(args...))
+		want := map[string][2]int{}
+		for _, r := range live {
+			w := want[r.k]
+			want[r.k] = [2]int{w[0] + 1, w[1] + r.v}
+		}
+		var wantRows, gotRows []string
+		for k, w := range want {
+			wantRows = append(wantRows, fmt.Sprintf("%s %d %d %s", k, w[0], w[1], strconv.FormatFloat(float64(w[1])/float64(w[0]), 'g', -1, 64)))
+		}
+		for r, n := range table {
+			for range n {
+				gotRows = append(gotRows, r)
+			}
+		}
+		sort.Strings(wantRows)
+		sort.Strings(gotRows)
+		if strings.Join(gotRows, "|") != strings.Join(wantRows, "|") {
+			t.Fatalf("after batch %d:\n got %v\nwant %v", batch, gotRows, wantRows)
+		}
 	}
 }
