@@ -264,3 +264,20 @@ INSERT INTO out SELECT n, count(*) AS keys FROM (SELECT k, count(*) AS n FROM ev
 		t.Fatalf("got %s, want %s", got, want)
 	}
 }
+
+// A sink with declared columns takes an updating query's columns; the
+// changelog flag travels beside them.
+func TestUpdatingIntoDeclaredColumns(t *testing.T) {
+	path := events(t, windowRows)
+	out := filepath.Join(t.TempDir(), "out")
+	p, err := Plan(ddl(path)+fmt.Sprintf(`CREATE TABLE out (k TEXT, n BIGINT) WITH (connector = 'filesystem', path = '%s', format = 'debezium_json');
+INSERT INTO out SELECT k, count(*) FROM ev GROUP BY k`, out), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := p.Nodes[len(p.Nodes)-1].Chain
+	schema := sink[len(sink)-1].Schema
+	if got := schema.String(); !engine.IsUpdating(schema) || schema.NumFields() != 4 || schema.Field(0).Name != "k" || schema.Field(1).Name != "n" {
+		t.Fatalf("sink schema %s", got)
+	}
+}
