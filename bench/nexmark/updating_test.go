@@ -8,8 +8,9 @@ import (
 
 // q4's parts and variants checked against SQLite on the oracle's input: the
 // per-auction maxima (the inner updating aggregate, thousands of groups),
-// and count/sum/avg/HAVING over them (outer aggregates whose groups see
-// retractions as the maxima and bid counts change).
+// and count/sum/avg/min/max/count(DISTINCT)/HAVING over them (outer
+// aggregates whose groups see retractions as the maxima and bid counts
+// change).
 func TestOracleUpdating(t *testing.T) {
 	const joined = `FROM (SELECT auction.id AS id, auction.category AS category,
                auction.datetime AS datetime, auction.expires AS expires
@@ -28,6 +29,11 @@ func TestOracleUpdating(t *testing.T) {
 		{"count, sum and HAVING over maxima",
 			`SELECT Q.category AS category, count(*) AS n, sum(Q.final) AS total, avg(Q.bids) AS bids FROM (` + inner + `) AS Q GROUP BY Q.category HAVING sum(Q.bids) > 50`,
 			`SELECT category, count(*) AS n, sum(final) AS total, avg(bids) AS bids FROM (` + sqliteInner + `) GROUP BY category HAVING sum(bids) > 50`},
+		// As an auction's maximum rises its old value is retracted: the
+		// category's min and max are found again from the values left.
+		{"min, max and count(DISTINCT) over maxima",
+			`SELECT Q.category AS category, min(Q.final) AS lo, max(Q.final) AS hi, count(DISTINCT Q.final) AS d FROM (` + inner + `) AS Q GROUP BY Q.category`,
+			`SELECT category, min(final) AS lo, max(final) AS hi, count(DISTINCT final) AS d FROM (` + sqliteInner + `) GROUP BY category`},
 		// Auctions move from one bid count to the next, so groups empty.
 		{"auctions per bid count",
 			`SELECT Q.bids AS bids, count(*) AS auctions FROM (` + inner + `) AS Q GROUP BY Q.bids`,

@@ -52,12 +52,15 @@ func NewUpdatingAgg(cfg UpdatingAggConfig) func(TaskInfo) (Operator, error) {
 			return nil, fmt.Errorf("updating aggregate: output schema %s must have %d keys, %d aggregates, %s and %s",
 				cfg.Out, len(cfg.Keys), len(cfg.Aggs), RetractField, TimestampField)
 		}
+		accAggs := cfg.Aggs
 		if cfg.Retract >= 0 {
-			for _, a := range cfg.Aggs {
-				switch a.Kind {
-				case AggMin, AggMax, AggCountDistinct:
-					// These cannot be undone from the accumulator alone.
-					return nil, fmt.Errorf("updating aggregate: min, max and count(DISTINCT) over an updating input are not supported")
+			// Over an updating input count(DISTINCT) is the size of the
+			// group's multiset; the accumulator's set of values would
+			// only duplicate it.
+			accAggs = append([]AggSpec(nil), cfg.Aggs...)
+			for i := range accAggs {
+				if accAggs[i].Kind == AggCountDistinct {
+					accAggs[i].Kind = AggCount
 				}
 			}
 		}
@@ -65,7 +68,7 @@ func NewUpdatingAgg(cfg UpdatingAggConfig) func(TaskInfo) (Operator, error) {
 			cfg:    cfg,
 			groups: NewKeyedState[*updGroup](),
 			// The window aggregate's accumulator code, reused as is.
-			accum: &windowAgg{cfg: WindowAggConfig{Aggs: cfg.Aggs}},
+			accum: &windowAgg{cfg: WindowAggConfig{Aggs: accAggs}},
 		}, nil
 	}
 }
@@ -82,6 +85,9 @@ type updGroup struct {
 	// at its entry in that batch's touched list.
 	seen int64
 	at   int
+	// multi, over an updating input, holds per aggregate the multiset of
+	// live values of min, max and count(DISTINCT) (updating_multiset.go).
+	multi []map[string]int64
 }
 
 // touch is a group touched by the current batch, with its result before
@@ -99,6 +105,7 @@ type updatingAgg struct {
 	groups  *KeyedState[*updGroup]
 	accum   *windowAgg
 	keyBuf  []byte
+	valBuf  []byte
 	batch   int64
 	touched []touch
 }
@@ -158,13 +165,21 @@ func (u *updatingAgg) Process(ctx context.Context, b arrow.RecordBatch, out Coll
 			continue
 		}
 		u.accum.update(&g.group, args, r)
+		if retract != nil {
+			for i, a := range u.cfg.Aggs {
+				if needsMultiset(a.Kind) && !args[i].IsNull(r) {
+					u.multisetAdd(g, i, args[i], r)
+				}
+			}
+		}
 		g.rows++
 	}
 	return u.emit(ctx, out)
 }
 
 // undo removes row r's contribution from a group: the inverse of
-// windowAgg.update for the aggregates that have one.
+// windowAgg.update (min, max and count(DISTINCT) through the group's
+// multisets).
 func (u *updatingAgg) undo(g *updGroup, args []arrow.Array, r int) {
 	for i, spec := range u.cfg.Aggs {
 		a := &g.accs[i]
@@ -179,6 +194,8 @@ func (u *updatingAgg) undo(g *updGroup, args []arrow.Array, r int) {
 		switch spec.Kind {
 		case AggCount:
 			a.n--
+		case AggMin, AggMax, AggCountDistinct:
+			u.multisetRemove(g, i, col, r)
 		case AggSum, AggAvg:
 			a.n--
 			switch c := col.(type) {
@@ -210,7 +227,11 @@ func (u *updatingAgg) results(g *updGroup) []any {
 		case AggCountStar, AggCount:
 			vs[i] = a.n
 		case AggCountDistinct:
-			vs[i] = int64(len(a.distinct))
+			if g.multi != nil {
+				vs[i] = int64(len(g.multi[i]))
+			} else {
+				vs[i] = int64(len(a.distinct))
+			}
 		case AggAvg:
 			if a.n > 0 {
 				vs[i] = a.f / float64(a.n)

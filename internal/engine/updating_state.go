@@ -14,7 +14,7 @@ import (
 // would append a second row per group instead of replacing the first. So
 // every group is written with its key (KeyHashColumn first, so groups
 // follow their keys on rescale), its row count, whether a row for it is
-// out, and each accumulator's fields.
+// out, and each accumulator's fields and multiset of values.
 
 // Per-aggregate state columns, in this order.
 var updAccFields = []struct {
@@ -27,6 +27,8 @@ var updAccFields = []struct {
 	{"s", arrow.BinaryTypes.String},
 	{"set", arrow.FixedWidthTypes.Boolean},
 	{"distinct", arrow.ListOf(arrow.BinaryTypes.Binary)},
+	{"multi_values", arrow.ListOf(arrow.BinaryTypes.Binary)},
+	{"multi_counts", arrow.ListOf(arrow.PrimitiveTypes.Int64)},
 }
 
 // snapshotRows bounds the groups per state batch.
@@ -110,6 +112,11 @@ func (u *updatingAgg) Snapshot(context.Context, int64) (*arrow.Schema, []arrow.R
 			rb.Field(at + 2).(*array.Float64Builder).Append(a.f)
 			rb.Field(at + 3).(*array.StringBuilder).Append(a.s)
 			rb.Field(at + 4).(*array.BooleanBuilder).Append(a.set)
+			var multi map[string]int64
+			if g.multi != nil {
+				multi = g.multi[j]
+			}
+			appendMultiset(rb.Field(at+6).(*array.ListBuilder), rb.Field(at+7).(*array.ListBuilder), multi)
 			lb := rb.Field(at + 5).(*array.ListBuilder)
 			if a.distinct == nil {
 				lb.AppendNull()
@@ -178,6 +185,12 @@ func (u *updatingAgg) restoreBatch(b arrow.RecordBatch, nk int) error {
 			a.f = rest[at+2].(*array.Float64).Value(r)
 			a.s = rest[at+3].(*array.String).Value(r)
 			a.set = rest[at+4].(*array.Boolean).Value(r)
+			if m := readMultiset(rest[at+6].(*array.List), rest[at+7].(*array.List), r); m != nil {
+				if g.multi == nil {
+					g.multi = make([]map[string]int64, len(g.accs))
+				}
+				g.multi[j] = m
+			}
 			l := rest[at+5].(*array.List)
 			if l.IsNull(r) {
 				continue

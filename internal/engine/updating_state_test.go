@@ -75,6 +75,33 @@ func TestUpdatingAggSnapshotRestore(t *testing.T) {
 	}
 }
 
+// Multisets (min, max, count(DISTINCT) over an updating input) survive a
+// checkpoint: retracting the maximum after restoring brings back the next.
+func TestUpdatingAggSnapshotMultisets(t *testing.T) {
+	ctx := context.Background()
+	cfg := UpdatingAggConfig{Keys: []int{0}, Retract: 2,
+		Aggs: []AggSpec{{Kind: AggMax, Arg: 1}, {Kind: AggCountDistinct, Arg: 1}},
+		Out:  updOut(i64("hi"), i64("d"))}
+	orig := newUpd(t, cfg)
+	feed(t, orig, &changes{}, updBatch("a", 4, false, "a", 8, false, "a", 8, false))
+	_, recs, err := orig.(Snapshotter).Snapshot(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := newUpd(t, cfg)
+	if err := restored.(Restorer).Restore(ctx, RestoredState{Epoch: 1, Parallelism: 1, Parts: []StatePart{{Batches: recs}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		r.Release()
+	}
+	out := &changes{}
+	feed(t, restored, out, updBatch("a", 8, true, "a", 8, true))
+	if got, want := out.take(), "-a 8 2|+a 4 1"; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
 func TestUpdatingAggEmptySnapshot(t *testing.T) {
 	op := newUpd(t, updStateConfig())
 	schema, recs, err := op.(Snapshotter).Snapshot(context.Background(), 1)

@@ -226,12 +226,29 @@ func TestUpdatingAggNested(t *testing.T) {
 	}
 }
 
-func TestUpdatingAggRejectsUndoableOverUpdating(t *testing.T) {
-	for _, k := range []AggKind{AggMin, AggMax, AggCountDistinct} {
-		_, err := NewUpdatingAgg(UpdatingAggConfig{Keys: []int{0}, Retract: 2, Aggs: []AggSpec{{Kind: k, Arg: 1}}, Out: updOut(i64("x"))})(TaskInfo{})
-		if err == nil || !strings.Contains(err.Error(), "not supported") {
-			t.Errorf("kind %d: err = %v", k, err)
-		}
+// Over an updating input min, max and count(DISTINCT) keep the group's
+// values: retracting the maximum brings back the next one, retracting one
+// of two equal values changes nothing.
+func TestUpdatingAggMinMaxOverRetractions(t *testing.T) {
+	op := newUpd(t, UpdatingAggConfig{Keys: []int{0}, Retract: 2,
+		Aggs: []AggSpec{{Kind: AggMin, Arg: 1}, {Kind: AggMax, Arg: 1}, {Kind: AggCountDistinct, Arg: 1}},
+		Out:  updOut(i64("lo"), i64("hi"), i64("d"))})
+	out := &changes{}
+	feed(t, op, out, updBatch("a", 5, false, "a", 9, false, "a", 9, false, "a", 1, false))
+	if got, want := out.take(), "+a 1 9 3"; got != want {
+		t.Fatalf("batch 1: got %s, want %s", got, want)
+	}
+	feed(t, op, out, updBatch("a", 9, true))
+	if got := out.take(); got != "" {
+		t.Fatalf("retracting one of two 9s changed the result: %s", got)
+	}
+	feed(t, op, out, updBatch("a", 9, true, "a", 1, true))
+	if got, want := out.take(), "-a 1 9 3|+a 5 5 1"; got != want {
+		t.Fatalf("batch 3: got %s, want %s", got, want)
+	}
+	feed(t, op, out, updBatch("a", 7, false, "a", 5, true))
+	if got, want := out.take(), "-a 5 5 1|+a 7 7 1"; got != want {
+		t.Fatalf("batch 4: got %s, want %s", got, want)
 	}
 }
 
@@ -256,12 +273,13 @@ func TestChangesPairsRetractionsWithAppends(t *testing.T) {
 }
 
 // Random changelogs in random batches: after every batch, the folded
-// output equals count/sum/avg recomputed from the live input rows.
+// output equals every aggregate recomputed from the live input rows.
 func TestUpdatingAggRandomChangelog(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	op := newUpd(t, UpdatingAggConfig{Keys: []int{0}, Retract: 2,
-		Aggs: []AggSpec{{Kind: AggCountStar}, {Kind: AggSum, Arg: 1}, {Kind: AggAvg, Arg: 1}},
-		Out:  updOut(i64("n"), i64("s"), f64("a"))})
+		Aggs: []AggSpec{{Kind: AggCountStar}, {Kind: AggSum, Arg: 1}, {Kind: AggAvg, Arg: 1},
+			{Kind: AggMin, Arg: 1}, {Kind: AggMax, Arg: 1}, {Kind: AggCountDistinct, Arg: 1}},
+		Out: updOut(i64("n"), i64("s"), f64("a"), i64("lo"), i64("hi"), i64("d"))})
 	type row struct {
 		k string
 		v int
@@ -298,19 +316,25 @@ func TestUpdatingAggRandomChangelog(t *testing.T) {
 				live = append(live[:i], live[i+1:]...)
 				continue
 			}
-			r := row{k: string(rune('a' + rng.IntN(6))), v: rng.IntN(100) - 20}
+			r := row{k: string(rune('a' + rng.IntN(6))), v: rng.IntN(30) - 10}
 			live = append(live, r)
 			args = append(args, r.k, r.v, false)
 		}
 		feed(t, op, out, updBatch(args...))
-		want := map[string][2]int{}
+		vals := map[string][]int{}
 		for _, r := range live {
-			w := want[r.k]
-			want[r.k] = [2]int{w[0] + 1, w[1] + r.v}
+			vals[r.k] = append(vals[r.k], r.v)
 		}
 		var wantRows, gotRows []string
-		for k, w := range want {
-			wantRows = append(wantRows, fmt.Sprintf("%s %d %d %s", k, w[0], w[1], strconv.FormatFloat(float64(w[1])/float64(w[0]), 'g', -1, 64)))
+		for k, vs := range vals {
+			sum, lo, hi, distinct := 0, vs[0], vs[0], map[int]bool{}
+			for _, v := range vs {
+				sum += v
+				lo, hi = min(lo, v), max(hi, v)
+				distinct[v] = true
+			}
+			wantRows = append(wantRows, fmt.Sprintf("%s %d %d %s %d %d %d", k, len(vs), sum,
+				strconv.FormatFloat(float64(sum)/float64(len(vs)), 'g', -1, 64), lo, hi, len(distinct)))
 		}
 		for r, n := range table {
 			for range n {

@@ -328,14 +328,6 @@ func (p *planner) aggQuery(sc *tree.SelectClause, input *rel, in *scope, where e
 			if err != nil {
 				return false, nil, err
 			}
-			if input.updating {
-				switch a.spec.Kind {
-				case engine.AggMin, engine.AggMax, engine.AggCountDistinct:
-					// Undoing a retracted minimum needs every value of the
-					// group; only sums and counts can subtract.
-					return false, nil, errAt(f, "%s over an updating input (the result of an aggregate without a window) is not supported; count, sum and avg are", text)
-				}
-			}
 			a.text = text
 			aggs = append(aggs, a)
 			return false, colRef(fmt.Sprintf("__agg_%d", len(aggs)-1)), nil
