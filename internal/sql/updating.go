@@ -11,9 +11,10 @@ import (
 // An updating relation (rel.updating) is a changelog: the result of an
 // aggregate without a window, and whatever filters and projects it. Its
 // last column is engine.RetractField, which every operator after the
-// aggregate carries through to the sink. Constructs that would need to
-// undo their own output on a retraction (joins, windows, ROW_NUMBER, min
-// and max) reject updating inputs.
+// aggregate carries through to the sink. Aggregates without a window
+// accept updating inputs (they undo a retracted row's contribution);
+// joins, window aggregates and ROW_NUMBER, which would have to retract
+// their own output in turn, reject them.
 
 // retractColumn is the changelog flag column of updating relations.
 var retractColumn = connectors.Column{Name: engine.RetractField, Type: typBool}
