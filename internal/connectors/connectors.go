@@ -71,6 +71,11 @@ type Table struct {
 	NewSink func(schema *arrow.Schema) func(engine.TaskInfo) (engine.Operator, error)
 	// Preview marks the preview sink.
 	Preview bool
+	// Updating marks a sink that can write an updating stream: a
+	// changelog whose batches carry engine.RetractField (see
+	// engine.Changes). The planner rejects updating queries into other
+	// sinks.
+	Updating bool
 }
 
 // Connector validates tables of one kind.

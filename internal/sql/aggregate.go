@@ -275,16 +275,11 @@ func (p *planner) aggQuery(sc *tree.SelectClause, input *rel, in *scope, where e
 		}
 		keys = append(keys, aggKey{text: tree.AsString(ge), name: name, e: e})
 	}
-	if win == nil {
-		return nil, &semError{
-			msg: "aggregates without a window (updating aggregates) are not supported: group by a window such as tumble(interval '1 minute'), hop(...) or session(...)",
-			node: func() tree.NodeFormatter {
-				if len(sc.GroupBy) > 0 {
-					return &sc.GroupBy
-				}
-				return &sc.Exprs
-			}(),
-		}
+	// Without a window the aggregate is updating: its result changes as
+	// rows arrive, so it emits a changelog (see engine.UpdatingAggConfig).
+	updating := win == nil
+	if input.updating && !updating {
+		return nil, errAt(&sc.GroupBy, "window aggregates over an updating input (the result of an aggregate without a window) are not supported")
 	}
 
 	var aggs []aggCall
@@ -378,7 +373,9 @@ func (p *planner) aggQuery(sc *tree.SelectClause, input *rel, in *scope, where e
 	for i, k := range keys {
 		post.cols = append(post.cols, connectors.Column{Name: fmt.Sprintf("__key_%d", i), Type: k.e.Type(), Nullable: true})
 	}
-	post.cols = append(post.cols, connectors.Column{Name: winName, Type: engine.WindowType, Nullable: false})
+	if !updating {
+		post.cols = append(post.cols, connectors.Column{Name: winName, Type: engine.WindowType, Nullable: false})
+	}
 	for i, a := range aggs {
 		post.cols = append(post.cols, connectors.Column{Name: fmt.Sprintf("__agg_%d", i), Type: a.t, Nullable: true})
 	}
@@ -455,6 +452,13 @@ func (p *planner) aggQuery(sc *tree.SelectClause, input *rel, in *scope, where e
 		preExprs = append(preExprs, a.arg)
 		descs = append(descs, a.arg.String())
 	}
+	retractIn := -1
+	if input.updating {
+		retractIn = len(preExprs)
+		preCols = append(preCols, retractColumn)
+		preExprs = append(preExprs, retractRef(input.cols))
+		descs = append(descs, engine.RetractField)
+	}
 	if givenWin != nil {
 		win.Column = len(preExprs)
 		preCols = append(preCols, connectors.Column{Name: givenWin.Name, Type: engine.WindowType})
@@ -483,7 +487,6 @@ func (p *planner) aggQuery(sc *tree.SelectClause, input *rel, in *scope, where e
 		// Without keys every row of a window must meet in one subtask.
 		aggPar = 1
 	}
-	outSchema := connectors.SchemaOf(post.cols)
 	keyDesc := ""
 	if nk > 0 {
 		kd := make([]string, nk)
@@ -492,11 +495,30 @@ func (p *planner) aggQuery(sc *tree.SelectClause, input *rel, in *scope, where e
 		}
 		keyDesc = " BY " + strings.Join(kd, ", ")
 	}
-	at = p.add(&lop{par: aggPar, single: nk == 0, inputs: []int{at}, key: keyIdx, spec: engine.OperatorSpec{
-		ID: fmt.Sprintf("window_aggregate_%d", len(p.lops)), Kind: engine.KindTransform, Name: "window aggregate",
-		Description: winText + keyDesc + ": " + strings.Join(aggDescs, ", "), Schema: outSchema,
-		NewOperator: engine.NewWindowAgg(engine.WindowAggConfig{Keys: keyIdx, Window: *win, Aggs: aggSpecs, Out: outSchema}),
-	}})
+	var outSchema *arrow.Schema
+	if updating {
+		// The result is a changelog: _retract travels with the rows
+		// through HAVING and the projection to the sink.
+		post.cols = append(post.cols, retractColumn)
+		outs = append(outs, outCol{name: engine.RetractField, e: retractRef(post.cols)})
+		outSchema = connectors.SchemaOf(post.cols)
+		desc := strings.TrimPrefix(keyDesc, " ")
+		if desc == "" {
+			desc = "all rows"
+		}
+		at = p.add(&lop{par: aggPar, single: nk == 0, inputs: []int{at}, key: keyIdx, spec: engine.OperatorSpec{
+			ID: fmt.Sprintf("updating_aggregate_%d", len(p.lops)), Kind: engine.KindTransform, Name: "updating aggregate",
+			Description: desc + ": " + strings.Join(aggDescs, ", "), Schema: outSchema,
+			NewOperator: engine.NewUpdatingAgg(engine.UpdatingAggConfig{Keys: keyIdx, Aggs: aggSpecs, Retract: retractIn, Out: outSchema}),
+		}})
+	} else {
+		outSchema = connectors.SchemaOf(post.cols)
+		at = p.add(&lop{par: aggPar, single: nk == 0, inputs: []int{at}, key: keyIdx, spec: engine.OperatorSpec{
+			ID: fmt.Sprintf("window_aggregate_%d", len(p.lops)), Kind: engine.KindTransform, Name: "window aggregate",
+			Description: winText + keyDesc + ": " + strings.Join(aggDescs, ", "), Schema: outSchema,
+			NewOperator: engine.NewWindowAgg(engine.WindowAggConfig{Keys: keyIdx, Window: *win, Aggs: aggSpecs, Out: outSchema}),
+		}})
+	}
 	schema = outSchema
 	if havingExpr != nil {
 		at = p.add(&lop{par: aggPar, single: nk == 0, inputs: []int{at}, spec: engine.OperatorSpec{
@@ -510,7 +532,7 @@ func (p *planner) aggQuery(sc *tree.SelectClause, input *rel, in *scope, where e
 		f := schema.Field(i)
 		cols[i] = connectors.Column{Name: f.Name, Type: f.Type, Nullable: true}
 	}
-	return &rel{at: at, par: aggPar, cols: cols}, nil
+	return &rel{at: at, par: aggPar, cols: cols, updating: updating}, nil
 }
 
 func colRef(name string) *tree.UnresolvedName {

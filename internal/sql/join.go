@@ -106,6 +106,11 @@ func (p *planner) join(t *tree.JoinTableExpr) (*rel, *scope, error) {
 	if err != nil || right == nil {
 		return nil, nil, err
 	}
+	for _, side := range []*rel{left, right} {
+		if err := notUpdating(side, "a join"); err != nil {
+			return nil, nil, errAt(t, "%v", err)
+		}
+	}
 	nl := len(left.cols)
 	sc := &scope{cols: append(append([]connectors.Column{}, left.cols...), right.cols...)}
 	sc.parts = append(partsOf(lsc, 0), partsOf(rsc, nl)...)

@@ -387,6 +387,9 @@ type outCol struct {
 type rel struct {
 	at, par int
 	cols    []connectors.Column
+	// updating relations are changelogs; their last column is
+	// engine.RetractField (see updating.go).
+	updating bool
 }
 
 func (r *rel) schema() *arrow.Schema { return connectors.SchemaOf(r.cols) }
@@ -395,6 +398,9 @@ func (r *rel) schema() *arrow.Schema { return connectors.SchemaOf(r.cols) }
 func (p *planner) query(sel *tree.Select, sink *table) error {
 	r, err := p.selectRel(sel, sink)
 	if err != nil || r == nil {
+		return err
+	}
+	if err := checkUpdatingSink(r, sink); err != nil {
 		return err
 	}
 	p.addSink(r.at, r.par, r.schema(), sink)
@@ -490,6 +496,11 @@ func (p *planner) selectRel(sel *tree.Select, sink *table) (*rel, error) {
 		}})
 		where = nil
 	}
+	if hasRowNumber {
+		if err := notUpdating(in, "ROW_NUMBER()"); err != nil {
+			return nil, err
+		}
+	}
 	if where != nil && hasRowNumber {
 		addFilter()
 	}
@@ -513,6 +524,9 @@ func (p *planner) selectRel(sel *tree.Select, sink *table) (*rel, error) {
 			}
 			for i := lo; i < hi; i++ {
 				c := in.cols[i]
+				if in.updating && i == len(in.cols)-1 {
+					continue // the changelog flag is added back below
+				}
 				outs = append(outs, outCol{name: c.Name, e: &expr.Column{Index: i, Name: c.Name, T: c.Type}})
 			}
 			continue
@@ -538,11 +552,19 @@ func (p *planner) selectRel(sel *tree.Select, sink *table) (*rel, error) {
 	if err != nil {
 		return nil, err
 	}
+	if in.updating {
+		for _, o := range outs {
+			if o.name == engine.RetractField {
+				return nil, &semError{msg: fmt.Sprintf("'%s' is reserved for the changelog flag of updating queries; rename the column", engine.RetractField), name: engine.RetractField}
+			}
+		}
+		outs = append(outs, outCol{name: engine.RetractField, e: retractRef(scope.cols)})
+	}
 	if isIdentity(outs, scope.cols) {
 		if where != nil {
 			addFilter()
 		}
-		return &rel{at: at, par: par, cols: scope.cols}, nil
+		return &rel{at: at, par: par, cols: scope.cols, updating: in.updating}, nil
 	}
 	at, schema := p.addProject(at, par, outs, scope.cols, where)
 	cols := make([]connectors.Column, schema.NumFields()-1)
@@ -550,7 +572,7 @@ func (p *planner) selectRel(sel *tree.Select, sink *table) (*rel, error) {
 		f := schema.Field(i)
 		cols[i] = connectors.Column{Name: f.Name, Type: f.Type, Nullable: true}
 	}
-	return &rel{at: at, par: par, cols: cols}, nil
+	return &rel{at: at, par: par, cols: cols, updating: in.updating}, nil
 }
 
 // checkOutputs checks a query's output columns against each other and

@@ -35,6 +35,8 @@ func (Connector) NewTable(spec connectors.TableSpec) (*connectors.Table, error) 
 	return &connectors.Table{
 		Columns:     spec.Columns,
 		Description: "blackhole",
+		// Dropping rows works the same for changelogs.
+		Updating: true,
 		NewSink: func(*arrow.Schema) func(engine.TaskInfo) (engine.Operator, error) {
 			return func(engine.TaskInfo) (engine.Operator, error) { return sink{}, nil }
 		},

@@ -51,6 +51,7 @@ func (c *Connector) NewTable(spec connectors.TableSpec) (*connectors.Table, erro
 	return &connectors.Table{
 		Columns:     spec.Columns,
 		Description: "collect",
+		Updating:    true,
 		NewSink: func(*arrow.Schema) func(engine.TaskInfo) (engine.Operator, error) {
 			return func(engine.TaskInfo) (engine.Operator, error) { return &sink{c: c}, nil }
 		},
@@ -58,7 +59,9 @@ func (c *Connector) NewTable(spec connectors.TableSpec) (*connectors.Table, erro
 }
 
 // Rows returns a copy of the rows collected so far, each decoded from
-// the same JSON the preview sink produces.
+// the same JSON the preview sink produces. Rows of an updating query are
+// changes instead: {"before": row or nil, "after": row or nil, "op": "c",
+// "u" or "d"}, as engine.Changes pairs them.
 func (c *Connector) Rows() []map[string]any {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -94,6 +97,9 @@ func (s *sink) Process(ctx context.Context, b arrow.RecordBatch, _ engine.Collec
 	if err := json.Unmarshal([]byte(preview.EncodeRows(b)), &rows); err != nil {
 		return fmt.Errorf("decode rows: %w", err)
 	}
+	if engine.IsUpdating(b.Schema()) {
+		rows = changes(b, rows)
+	}
 	c.mu.Lock()
 	c.rows = append(c.rows, rows...)
 	c.mu.Unlock()
@@ -114,4 +120,21 @@ func (s *sink) Finish(context.Context, engine.Collector) error {
 	s.c.done++
 	s.c.mu.Unlock()
 	return nil
+}
+
+// changes turns the rows of an updating batch into change records.
+func changes(b arrow.RecordBatch, rows []map[string]any) []map[string]any {
+	row := func(i int) any {
+		if i < 0 {
+			return nil
+		}
+		delete(rows[i], engine.RetractField)
+		return rows[i]
+	}
+	cs := engine.Changes(b)
+	out := make([]map[string]any, len(cs))
+	for i, c := range cs {
+		out[i] = map[string]any{"before": row(c.Before), "after": row(c.After), "op": string(c.Op)}
+	}
+	return out
 }

@@ -34,6 +34,10 @@ type Format string
 const (
 	FormatJSON    Format = "json"
 	FormatParquet Format = "parquet"
+	// FormatDebeziumJSON writes a changelog, one Debezium-style JSON
+	// object per line ({"before":...,"after":...,"op":"c"|"u"|"d"}); it is
+	// the format that can take updating queries. Sinks only.
+	FormatDebeziumJSON Format = "debezium_json"
 )
 
 // extensions are the file name endings a directory source reads, and the
@@ -41,6 +45,8 @@ const (
 var extensions = map[Format][]string{
 	FormatJSON:    {".jsonl", ".json", ".ndjson"},
 	FormatParquet: {".parquet"},
+	// Debezium files are JSON lines too, but are not read back.
+	FormatDebeziumJSON: {".jsonl"},
 }
 
 // Config is a filesystem table's options.
@@ -63,15 +69,17 @@ func ParseConfig(o *connectors.Options) (Config, error) {
 	c.Path = strings.TrimPrefix(p, "file://")
 	f, ok := o.String("format")
 	if !ok {
-		return c, &connectors.OptionError{Key: "format", Msg: "option 'format' is required: 'json' or 'parquet'"}
+		return c, &connectors.OptionError{Key: "format", Msg: "option 'format' is required: 'json', 'debezium_json' or 'parquet'"}
 	}
 	switch Format(strings.ToLower(strings.TrimSpace(f))) {
 	case FormatJSON:
 		c.Format = FormatJSON
 	case FormatParquet:
 		c.Format = FormatParquet
+	case FormatDebeziumJSON:
+		c.Format = FormatDebeziumJSON
 	default:
-		return c, &connectors.OptionError{Key: "format", Msg: fmt.Sprintf("unknown format '%s' for connector 'filesystem'; use 'json' or 'parquet'", f)}
+		return c, &connectors.OptionError{Key: "format", Msg: fmt.Sprintf("unknown format '%s' for connector 'filesystem'; use 'json', 'debezium_json' or 'parquet'", f)}
 	}
 	if s, ok := o.String("event_time_field"); ok {
 		c.EventTimeField = s
@@ -108,8 +116,11 @@ func (Connector) NewTable(spec connectors.TableSpec) (*connectors.Table, error) 
 	}
 	cols := spec.Columns
 	check := func(t arrow.DataType) error { return jsonl.CheckDecode(t) }
-	if cfg.Format == FormatParquet {
+	switch cfg.Format {
+	case FormatParquet:
 		check = checkParquet
+	case FormatDebeziumJSON:
+		check = jsonl.Check
 	}
 	for _, c := range cols {
 		if err := check(c.Type); err != nil {
@@ -142,8 +153,9 @@ func (Connector) NewTable(spec connectors.TableSpec) (*connectors.Table, error) 
 	tbl := &connectors.Table{
 		Columns:     cols,
 		Description: fmt.Sprintf("filesystem %s (%s)", cfg.Path, cfg.Format),
+		Updating:    cfg.Format == FormatDebeziumJSON,
 	}
-	if len(cols) > 0 {
+	if len(cols) > 0 && cfg.Format != FormatDebeziumJSON {
 		schema := connectors.SchemaOf(cols)
 		tbl.NewSource = func(info engine.TaskInfo) (engine.Source, error) {
 			return &Source{cfg: cfg, cols: cols, schema: schema, tsCol: tsCol, subtask: info.Subtask, par: max(info.Parallelism, 1)}, nil
@@ -211,7 +223,7 @@ func listFiles(path string, format Format) ([]string, error) {
 
 const tableConfig = `{"type":"object","title":"FileSystemTable","properties":{` +
 	`"path":{"type":"string","title":"Path","description":"Directory to write to or read from; a source may also name a single file"},` +
-	`"format":{"type":"string","title":"Format","enum":["json","parquet"],"description":"json: one JSON object per line; parquet: Apache Parquet"},` +
+	`"format":{"type":"string","title":"Format","enum":["json","debezium_json","parquet"],"description":"json: one JSON object per line; debezium_json (sink only): a changelog line per change, {before, after, op}, required for updating queries; parquet: Apache Parquet"},` +
 	`"event_time_field":{"type":"string","title":"Event time field","description":"Source only: TIMESTAMP column holding each row's event time; default: the time the row is read"}},` +
 	`"required":["path","format"]}`
 

@@ -92,7 +92,7 @@ func NewSink(cfg Config, schema *arrow.Schema, prefix string, info engine.TaskIn
 	}
 	s.schema = arrow.NewSchema(fields, nil)
 	switch cfg.Format {
-	case FormatJSON:
+	case FormatJSON, FormatDebeziumJSON:
 		enc, err := jsonl.NewEncoder(s.schema)
 		if err != nil {
 			return nil, fmt.Errorf("filesystem sink: %w", err)
@@ -154,7 +154,7 @@ func (s *Sink) open() error {
 		}
 		s.w = pw
 	} else {
-		s.w = &jsonWriter{enc: s.enc, w: s.bw}
+		s.w = &jsonWriter{enc: s.enc, w: s.bw, changelog: s.format == FormatDebeziumJSON}
 	}
 	return nil
 }
@@ -263,10 +263,16 @@ type jsonWriter struct {
 	enc *jsonl.Encoder
 	w   io.Writer
 	buf []byte
+	// changelog writes Debezium-style change lines instead of rows.
+	changelog bool
 }
 
 func (j *jsonWriter) write(b arrow.RecordBatch) error {
-	j.buf = j.enc.AppendBatch(j.buf[:0], b)
+	if j.changelog {
+		j.buf = j.enc.AppendChanges(j.buf[:0], b)
+	} else {
+		j.buf = j.enc.AppendBatch(j.buf[:0], b)
+	}
 	_, err := j.w.Write(j.buf)
 	return err
 }

@@ -47,6 +47,9 @@ func (Connector) NewTable(spec connectors.TableSpec) (*connectors.Table, error) 
 		Columns:     spec.Columns,
 		Description: "Preview sink",
 		Preview:     true,
+		// Rows of an updating query keep their engine.RetractField column,
+		// so the console sees "_retract": true on a retraction.
+		Updating: true,
 		NewSink: func(*arrow.Schema) func(engine.TaskInfo) (engine.Operator, error) {
 			return func(info engine.TaskInfo) (engine.Operator, error) { return NewSink(info), nil }
 		},

@@ -50,11 +50,19 @@ func (c *Connector) Descriptor() connectors.Descriptor {
 	}
 }
 
-// NewTable implements connectors.Connector. The only option is format,
-// which must be json if given.
+// NewTable implements connectors.Connector. The only option is format:
+// json (the default) or debezium_json, a changelog line per change, which
+// updating queries need.
 func (c *Connector) NewTable(spec connectors.TableSpec) (*connectors.Table, error) {
-	if f, ok := spec.Options.String("format"); ok && !strings.EqualFold(strings.TrimSpace(f), "json") {
-		return nil, &connectors.OptionError{Key: "format", Msg: fmt.Sprintf("unknown format '%s' for connector 'stdout'; only 'json' is supported", f)}
+	changelog := false
+	if f, ok := spec.Options.String("format"); ok {
+		switch strings.ToLower(strings.TrimSpace(f)) {
+		case "json":
+		case "debezium_json":
+			changelog = true
+		default:
+			return nil, &connectors.OptionError{Key: "format", Msg: fmt.Sprintf("unknown format '%s' for connector 'stdout'; use 'json' or 'debezium_json'", f)}
+		}
 	}
 	for _, col := range spec.Columns {
 		if err := jsonl.Check(col.Type); err != nil {
@@ -64,13 +72,14 @@ func (c *Connector) NewTable(spec connectors.TableSpec) (*connectors.Table, erro
 	return &connectors.Table{
 		Columns:     spec.Columns,
 		Description: "stdout (JSON lines)",
+		Updating:    changelog,
 		NewSink: func(schema *arrow.Schema) func(engine.TaskInfo) (engine.Operator, error) {
 			return func(engine.TaskInfo) (engine.Operator, error) {
 				enc, err := jsonl.NewEncoder(schema)
 				if err != nil {
 					return nil, fmt.Errorf("stdout sink: %w", err)
 				}
-				return &sink{c: c, enc: enc}, nil
+				return &sink{c: c, enc: enc, changelog: changelog}, nil
 			}
 		},
 	}, nil
@@ -90,23 +99,28 @@ func (c *Connector) write(p []byte) error {
 }
 
 type sink struct {
-	c   *Connector
-	enc *jsonl.Encoder
-	buf []byte
+	c         *Connector
+	enc       *jsonl.Encoder
+	buf       []byte
+	changelog bool
 }
 
 func (s *sink) Process(_ context.Context, b arrow.RecordBatch, _ engine.Collector) error {
 	if b.NumRows() == 0 {
 		return nil
 	}
-	s.buf = s.enc.AppendBatch(s.buf[:0], b)
+	if s.changelog {
+		s.buf = s.enc.AppendChanges(s.buf[:0], b)
+	} else {
+		s.buf = s.enc.AppendBatch(s.buf[:0], b)
+	}
 	return s.c.write(s.buf)
 }
 
 func (s *sink) Finish(context.Context, engine.Collector) error { return nil }
 
 const tableConfig = `{"type":"object","title":"StdoutTable","properties":{` +
-	`"format":{"type":"string","title":"Format","enum":["json"],"description":"Output format; JSON lines"}},` +
+	`"format":{"type":"string","title":"Format","enum":["json","debezium_json"],"description":"Output format: json, JSON lines; debezium_json, a changelog line per change ({before, after, op}), for updating queries"}},` +
 	`"required":[]}`
 
 const icon = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2"><polyline points="4 17 10 11 4 5"/><line x1="12" y1="19" x2="20" y2="19"/></svg>`

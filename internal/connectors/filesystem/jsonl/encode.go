@@ -36,11 +36,12 @@ type Encoder struct {
 }
 
 // NewEncoder prepares an encoder for batches of the given schema. The
-// engine's event-time column is left out.
+// engine's event-time and changelog (engine.RetractField) columns are
+// left out.
 func NewEncoder(schema *arrow.Schema) (*Encoder, error) {
 	e := &Encoder{}
 	for i, f := range schema.Fields() {
-		if f.Name == engine.TimestampField {
+		if f.Name == engine.TimestampField || f.Name == engine.RetractField {
 			continue
 		}
 		enc, err := encoderFor(f.Type)
@@ -86,6 +87,32 @@ func (e *Encoder) AppendBatch(buf []byte, b arrow.RecordBatch) []byte {
 	for i := 0; i < int(b.NumRows()); i++ {
 		buf = e.AppendRow(buf, b, i)
 		buf = append(buf, '\n')
+	}
+	return buf
+}
+
+// AppendChanges appends b as Debezium-style JSON lines, one per change:
+// {"before":row|null,"after":row|null,"op":"c"|"u"|"d"}. b's changelog
+// flags are its engine.RetractField column; without one every row is a
+// create.
+func (e *Encoder) AppendChanges(buf []byte, b arrow.RecordBatch) []byte {
+	var flags *array.Boolean
+	if idx := b.Schema().FieldIndices(engine.RetractField); len(idx) == 1 {
+		flags, _ = b.Column(idx[0]).(*array.Boolean)
+	}
+	row := func(buf []byte, i int) []byte {
+		if i < 0 {
+			return append(buf, "null"...)
+		}
+		return e.AppendRow(buf, b, i)
+	}
+	for _, c := range engine.ChangesOf(flags, int(b.NumRows())) {
+		buf = append(buf, `{"before":`...)
+		buf = row(buf, c.Before)
+		buf = append(buf, `,"after":`...)
+		buf = row(buf, c.After)
+		buf = append(buf, `,"op":"`...)
+		buf = append(buf, c.Op, '"', '}', '\n')
 	}
 	return buf
 }
