@@ -21,7 +21,6 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/cluster"
 	"github.com/runnel-dev/runnel/internal/config"
-	"github.com/runnel-dev/runnel/internal/store"
 )
 
 // These tests run the client against a real in-process cluster: every
@@ -212,14 +211,18 @@ func TestClientAgainstCluster(t *testing.T) {
 		}
 	}
 
-	// Checkpoints, seeded in the store since the engine takes none yet.
-	seedCheckpoint(t, cl, j.ID)
+	// The rescale and the safe restart each took a stopping checkpoint.
 	cps, err := c.ListCheckpoints(ctx, p.ID, j.ID)
-	if err != nil || len(cps) != 1 || cps[0].Epoch != 1 || len(cps[0].Events) == 0 {
+	if err != nil || len(cps) != 2 || cps[0].Epoch != 1 || cps[1].Epoch != 2 {
 		t.Fatalf("checkpoints: %+v %v", cps, err)
 	}
-	ops, err := c.CheckpointDetails(ctx, p.ID, j.ID, 1)
-	if err != nil || len(ops) != 1 || len(ops[0].Subtasks) != 2 || len(ops[0].Subtasks[0].EventSpans) != 4 {
+	for _, cp := range cps {
+		if cp.CheckpointType != "stopping" || cp.FinishTime == nil || len(cp.Events) < 4 {
+			t.Fatalf("checkpoint %+v", cp)
+		}
+	}
+	ops, err := c.CheckpointDetails(ctx, p.ID, j.ID, 2)
+	if err != nil || len(ops) != 1 || len(ops[0].Subtasks) != 2 || len(ops[0].Subtasks[0].EventSpans) < 3 || ops[0].Subtasks[0].Bytes == 0 {
 		t.Fatalf("details: %+v %v", ops, err)
 	}
 	if _, err := c.CheckpointDetails(ctx, p.ID, j.ID, 9); !IsNotFound(err) {
@@ -350,33 +353,6 @@ func TestClientAgainstCluster(t *testing.T) {
 
 	t.Run("strict decoding", func(t *testing.T) { checkStrict(t, rec.exchanges()) })
 	t.Run("route coverage", func(t *testing.T) { checkCoverage(t, doc, rec.exchanges()) })
-}
-
-func seedCheckpoint(t *testing.T, cl *cluster.Cluster, jobID string) {
-	t.Helper()
-	t0 := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
-	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
-	ptr := func(v time.Time) *time.Time { return &v }
-	bytes := func(n int64) *int64 { return &n }
-	task := func(i int, n int64) store.TaskCheckpoint {
-		return store.TaskCheckpoint{SubtaskIndex: i, StartTime: at(0), FinishTime: ptr(at(40)), Bytes: bytes(n),
-			Events: []store.TaskEvent{
-				{Type: store.EventAlignmentStarted, Time: at(0)},
-				{Type: store.EventCheckpointStarted, Time: at(2)},
-				{Type: store.EventSyncFinished, Time: at(10)},
-				{Type: store.EventPreCommit, Time: at(45)},
-			}}
-	}
-	err := cl.Store().PutCheckpoint(context.Background(), store.Checkpoint{
-		OrgID: store.DefaultOrg, ID: store.NewID("chk"), JobID: jobID, Epoch: 1, Backend: "parquet",
-		State: store.CheckpointReady, StartTime: at(0), FinishTime: ptr(at(50)),
-		Events: []store.CheckpointEvent{{Event: "Checkpointing", StartTime: at(0), FinishTime: ptr(at(50))}},
-		Operators: []store.OperatorCheckpoint{{OperatorID: "project_1", StartTime: at(0), FinishTime: ptr(at(45)),
-			HasState: true, Tasks: []store.TaskCheckpoint{task(1, 2048), task(0, 1024)}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // responseType maps a route to the client type its success body decodes
