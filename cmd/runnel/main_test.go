@@ -64,6 +64,47 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 	}
 }
 
+// startClusterBinary starts `runnel cluster` on port 0 over dataDir and
+// returns it with the address it logged and the rest of its log lines.
+func startClusterBinary(t *testing.T, bin, dataDir string) (*exec.Cmd, string, <-chan string) {
+	t.Helper()
+	cmd := exec.Command(bin, "cluster", "--http-addr", "127.0.0.1:0", "--data-dir", dataDir)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	lines := make(chan string, 1000)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default: // nobody reads the log any more; don't block the process
+			}
+		}
+		close(lines)
+	}()
+	addrRE := regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`)
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("runnel exited before listening")
+			}
+			if m := addrRE.FindStringSubmatch(l); m != nil {
+				return cmd, m[1], lines
+			}
+		case <-timeout:
+			t.Fatal("no listening line")
+		}
+	}
+}
+
 // TestClusterBinary builds the real binary, starts it on port 0, reads the
 // address it logs, and checks that SIGTERM shuts it down cleanly.
 func TestClusterBinary(t *testing.T) {
@@ -75,41 +116,7 @@ func TestClusterBinary(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "cluster", "--http-addr", "127.0.0.1:0", "--data-dir", dir)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill() }()
-
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	addrRE := regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`)
-	var addr string
-	timeout := time.After(30 * time.Second)
-	for addr == "" {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatal("runnel exited before listening")
-			}
-			if m := addrRE.FindStringSubmatch(l); m != nil {
-				addr = m[1]
-			}
-		case <-timeout:
-			t.Fatal("no listening line")
-		}
-	}
+	cmd, addr, lines := startClusterBinary(t, bin, t.TempDir())
 	resp, err := http.Get("http://" + addr + "/api/v1/ping")
 	if err != nil {
 		t.Fatal(err)
