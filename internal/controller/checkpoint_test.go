@@ -246,10 +246,17 @@ func TestRescaleKeepsExactlyOnce(t *testing.T) {
 type faultyStorage struct {
 	*state.Storage
 	failEpoch, corruptEpoch int64
+	// Writes of epochs from hangFrom on block until release is closed.
+	hangFrom int64
+	release  chan struct{}
 }
 
 func (f *faultyStorage) WriteRecords(ctx context.Context, key string, schema *arrow.Schema, recs []arrow.RecordBatch) (state.FileInfo, error) {
 	epoch := epochOf(key)
+	if f.hangFrom > 0 && epoch >= f.hangFrom {
+		<-f.release
+		return state.FileInfo{}, errors.New("released after hanging")
+	}
 	if epoch == f.failEpoch {
 		return state.FileInfo{}, errors.New("injected write failure")
 	}
@@ -390,4 +397,70 @@ func (h *harness) program(p store.Pipeline) *engine.Program {
 		h.t.Fatal(err)
 	}
 	return prog
+}
+
+// hangingHarness runs a job whose checkpoint writes hang from epoch 2 on.
+func hangingHarness(t *testing.T, timeout time.Duration) (*harness, store.Pipeline) {
+	t.Helper()
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	h, _ := checkpointHarness(t, func(c *Config) {
+		c.Checkpoints = &faultyStorage{Storage: c.Checkpoints.(*state.Storage), failEpoch: -1, corruptEpoch: -1, hangFrom: 2, release: release}
+		c.CheckpointTimeout = timeout
+	})
+	p := h.createWithInterval(countingQuery(t.TempDir(), 1_000_000, 2000), 100*time.Millisecond)
+	h.waitState(p, lifecycle.Running)
+	h.waitCheckpoints(p, 1)
+	return h, p
+}
+
+// TestCheckpointTimeoutFailsTheEpochOnly: an epoch that hangs past the
+// timeout fails; the job keeps running and tries the next one.
+func TestCheckpointTimeoutFailsTheEpochOnly(t *testing.T) {
+	h, p := hangingHarness(t, 300*time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := h.store.GetCheckpoint(context.Background(), store.DefaultOrg, p.Job.ID, 2)
+		if err == nil && c.State == store.CheckpointFailed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("epoch 2 never failed: %+v %v", c, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	msgs, _, err := h.store.ListLogMessages(context.Background(), store.DefaultOrg, p.Job.ID, store.LevelWarn, store.Page{Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasMessage(msgs, "checkpoint 2 failed") {
+		t.Errorf("no warning about the timed-out checkpoint: %+v", msgs)
+	}
+	// The next epoch is attempted, and the job is still running.
+	h.waitFor(p, "epoch 3 attempted", func(store.Job) bool {
+		_, err := h.store.GetCheckpoint(context.Background(), store.DefaultOrg, p.Job.ID, 3)
+		return err == nil
+	})
+	if j := h.job(p); j.Status.State != lifecycle.Running {
+		t.Fatalf("job is %s", j.Status.State)
+	}
+}
+
+// TestForceStopWhileCheckpointHangs: a checkpoint stop whose final
+// checkpoint hangs stays in CheckpointStopping until a force stop, which
+// ends it at once.
+func TestForceStopWhileCheckpointHangs(t *testing.T) {
+	h, p := hangingHarness(t, time.Hour)
+	h.patch(p, stopMode(lifecycle.StopCheckpoint))
+	h.waitState(p, lifecycle.CheckpointStopping)
+	time.Sleep(200 * time.Millisecond)
+	if j := h.job(p); j.Status.State != lifecycle.CheckpointStopping {
+		t.Fatalf("job left CheckpointStopping on its own: %s", j.Status.State)
+	}
+	start := time.Now()
+	h.patch(p, stopMode(lifecycle.StopImmediate))
+	h.waitState(p, lifecycle.Stopped)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("force stop took %s", took)
+	}
 }
