@@ -1,0 +1,300 @@
+package engine
+
+import (
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// The flat path of the window aggregate, for the common case of up to
+// three integer-like keys (BIGINT, INT, TIMESTAMP) and numeric aggregates.
+// A window's groups are an index from the key values to a group number
+// and flat slices of keys and accumulators: nothing in it holds a
+// pointer, so the garbage collector never scans it, and there is no
+// per-row key encoding or per-group allocation.
+
+const maxFlatKeys = 3
+
+// ikey is the key of a group: the key values and a bitmask of the NULL
+// ones (whose values are zero).
+type ikey struct {
+	v     [maxFlatKeys]int64
+	nulls uint8
+}
+
+// numAcc is acc without its pointerful fields.
+type numAcc struct {
+	n, i int64
+	f    float64
+	set  bool
+}
+
+type flatGroups struct {
+	one   map[int64]int32 // single non-NULL key
+	multi map[ikey]int32
+	keys  []ikey
+	accs  []numAcc // len(keys) * number of aggregates
+}
+
+func newFlatGroups(nkeys, hint int) *flatGroups {
+	g := &flatGroups{}
+	if nkeys == 1 {
+		g.one = make(map[int64]int32, hint)
+	} else {
+		g.multi = make(map[ikey]int32, hint)
+	}
+	return g
+}
+
+func (g *flatGroups) len() int { return len(g.keys) }
+
+// group returns the number of the group of k, adding it if new.
+func (g *flatGroups) group(k *ikey, naggs int) int32 {
+	if g.one != nil && k.nulls == 0 {
+		if i, ok := g.one[k.v[0]]; ok {
+			return i
+		}
+		i := int32(len(g.keys))
+		g.one[k.v[0]] = i
+		return g.add(k, i, naggs)
+	}
+	if g.multi == nil {
+		g.multi = map[ikey]int32{}
+	}
+	if i, ok := g.multi[*k]; ok {
+		return i
+	}
+	i := int32(len(g.keys))
+	g.multi[*k] = i
+	return g.add(k, i, naggs)
+}
+
+func (g *flatGroups) add(k *ikey, i int32, naggs int) int32 {
+	g.keys = append(g.keys, *k)
+	for j := 0; j < naggs; j++ {
+		g.accs = append(g.accs, numAcc{})
+	}
+	return i
+}
+
+// intCol reads an integer-like column without boxing.
+type intCol struct {
+	a     arrow.Array
+	i64   []int64
+	i32   []int32
+	nulls bool
+}
+
+func intColOf(a arrow.Array) (intCol, bool) {
+	c := intCol{a: a, nulls: a.NullN() > 0}
+	switch x := a.(type) {
+	case *array.Int64:
+		c.i64 = x.Int64Values()
+	case *array.Timestamp:
+		vs := x.TimestampValues()
+		c.i64 = arrow.Int64Traits.CastFromBytes(arrow.TimestampTraits.CastToBytes(vs))
+	case *array.Int32:
+		c.i32 = x.Int32Values()
+	default:
+		return c, false
+	}
+	return c, true
+}
+
+func (c *intCol) at(r int) (int64, bool) {
+	if c.nulls && c.a.IsNull(r) {
+		return 0, false
+	}
+	if c.i64 != nil {
+		return c.i64[r], true
+	}
+	return int64(c.i32[r]), true
+}
+
+// numCol is an aggregate argument: integers or floats.
+type numCol struct {
+	ints  intCol
+	f64   []float64
+	isF   bool
+	a     arrow.Array
+	nulls bool
+}
+
+// flatEligible reports whether the flat path handles the key columns and
+// aggregates of batch b.
+func (w *windowAgg) flatEligible(b arrow.RecordBatch) bool {
+	spec := w.cfg.Window
+	if spec.Kind == Session || len(w.cfg.Keys) > maxFlatKeys {
+		return false
+	}
+	for _, k := range w.cfg.Keys {
+		if _, ok := intColOf(b.Column(k)); !ok {
+			return false
+		}
+	}
+	for _, a := range w.cfg.Aggs {
+		switch a.Kind {
+		case AggCountStar, AggCount:
+		case AggSum, AggAvg, AggMin, AggMax:
+			switch b.Column(a.Arg).(type) {
+			case *array.Int64, *array.Timestamp, *array.Float64:
+			default:
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (w *windowAgg) processFlat(b arrow.RecordBatch, ts []arrow.Timestamp, starts, ends []arrow.Timestamp) int64 {
+	n := int(b.NumRows())
+	keys := make([]intCol, len(w.cfg.Keys))
+	for i, k := range w.cfg.Keys {
+		keys[i], _ = intColOf(b.Column(k))
+	}
+	args := make([]numCol, len(w.cfg.Aggs))
+	for i, a := range w.cfg.Aggs {
+		if a.Kind == AggCountStar {
+			continue
+		}
+		col := b.Column(a.Arg)
+		c := numCol{a: col, nulls: col.NullN() > 0}
+		if f, ok := col.(*array.Float64); ok {
+			c.f64, c.isF = f.Float64Values(), true
+		} else if a.Kind != AggCount {
+			c.ints, _ = intColOf(col)
+		}
+		args[i] = c
+	}
+	spec := w.cfg.Window
+	var late int64
+	var k ikey
+	var lastStart int64 = math.MinInt64
+	var lastWin *window
+	at := func(start, end int64) *window {
+		if start == lastStart {
+			return lastWin
+		}
+		win := w.windowAt(start, end)
+		if spec.Kind == Tumble {
+			lastStart, lastWin = start, win
+		}
+		return win
+	}
+	for r := 0; r < n; r++ {
+		t := int64(ts[r])
+		if t < w.wm {
+			late++
+			continue
+		}
+		k = ikey{}
+		for i := range keys {
+			v, ok := keys[i].at(r)
+			if ok {
+				k.v[i] = v
+			} else {
+				k.nulls |= 1 << i
+			}
+		}
+		switch spec.Kind {
+		case Tumble:
+			start := floorDiv(t, spec.Width) * spec.Width
+			w.addFlat(at(start, start+spec.Width), &k, args, r)
+		case Hop:
+			last := floorDiv(t, spec.Slide) * spec.Slide
+			for s := last; s > t-spec.Width; s -= spec.Slide {
+				w.addFlat(at(s, s+spec.Width), &k, args, r)
+			}
+		case Given:
+			w.addFlat(at(int64(starts[r]), int64(ends[r])), &k, args, r)
+		}
+	}
+	return late
+}
+
+func (w *windowAgg) addFlat(win *window, k *ikey, args []numCol, r int) {
+	naggs := len(w.cfg.Aggs)
+	g := win.flat.group(k, naggs)
+	accs := win.flat.accs[int(g)*naggs : int(g)*naggs+naggs]
+	for i, spec := range w.cfg.Aggs {
+		a := &accs[i]
+		if spec.Kind == AggCountStar {
+			a.n++
+			continue
+		}
+		c := &args[i]
+		if c.nulls && c.a.IsNull(r) {
+			continue
+		}
+		switch spec.Kind {
+		case AggCount:
+			a.n++
+		case AggSum, AggAvg:
+			a.n++
+			a.set = true
+			if c.isF {
+				a.f += c.f64[r]
+			} else {
+				v, _ := c.ints.at(r)
+				// Sums of TIMESTAMPs are not planned; as in update, only
+				// BIGINT sums accumulate.
+				if c.ints.i64 != nil {
+					if _, ts := c.a.(*array.Timestamp); !ts {
+						a.i += v
+						a.f += float64(v)
+					}
+				}
+			}
+		case AggMin, AggMax:
+			var c3 int
+			if c.isF {
+				y := c.f64[r]
+				// As better: equal values (including 0 and -0) keep
+				// the first; otherwise ordered by <.
+				switch {
+				case !a.set:
+					a.f, a.set = y, true
+					continue
+				case y == a.f:
+				case y < a.f:
+					c3 = -1
+				default:
+					c3 = 1
+				}
+				if (spec.Kind == AggMin && c3 < 0) || (spec.Kind == AggMax && c3 > 0) {
+					a.f = y
+				}
+				continue
+			}
+			y, _ := c.ints.at(r)
+			if !a.set {
+				a.i, a.set = y, true
+				continue
+			}
+			if (spec.Kind == AggMin && y < a.i) || (spec.Kind == AggMax && y > a.i) {
+				a.i = y
+			}
+		}
+	}
+}
+
+// appendFlatKey appends a key value to a key column's builder.
+func appendFlatKey(b array.Builder, v int64, null bool) {
+	if null {
+		b.AppendNull()
+		return
+	}
+	switch x := b.(type) {
+	case *array.Int64Builder:
+		x.Append(v)
+	case *array.TimestampBuilder:
+		x.Append(arrow.Timestamp(v))
+	case *array.Int32Builder:
+		x.Append(int32(v))
+	default:
+		b.AppendNull()
+	}
+}
