@@ -579,9 +579,16 @@ func (w *windowAgg) appendResult(b array.Builder, spec AggSpec, a *acc) {
 // encodeKey appends an unambiguous encoding of row r of cols to buf.
 func encodeKey(buf []byte, cols []arrow.Array, r int) []byte {
 	for _, c := range cols {
+		buf = encodeValue(buf, c, r)
+	}
+	return buf
+}
+
+// encodeValue appends the encoding of row r of c to buf.
+func encodeValue(buf []byte, c arrow.Array, r int) []byte {
+	{
 		if c.IsNull(r) {
-			buf = append(buf, 0)
-			continue
+			return append(buf, 0)
 		}
 		buf = append(buf, 1)
 		switch x := c.(type) {
@@ -608,11 +615,9 @@ func encodeKey(buf []byte, cols []arrow.Array, r int) []byte {
 			buf = binary.AppendUvarint(buf, uint64(len(s)))
 			buf = append(buf, s...)
 		case *array.Struct:
-			children := make([]arrow.Array, x.NumField())
-			for i := range children {
-				children[i] = x.Field(i)
+			for i := 0; i < x.NumField(); i++ {
+				buf = encodeValue(buf, x.Field(i), r)
 			}
-			buf = encodeKey(buf, children, r)
 		default:
 			buf = append(buf, c.ValueStr(r)...)
 			buf = append(buf, 0)
