@@ -45,11 +45,13 @@ func takeValidity(a arrow.Array, idx []int32) (*memory.Buffer, int) {
 	if a.NullN() == 0 {
 		return nil, 0
 	}
+	in := a.Data().Buffers()[0].Bytes()
+	off := a.Data().Offset()
 	bits := make([]byte, bitutil.BytesForBits(int64(len(idx))))
 	nulls := 0
 	for k, i := range idx {
-		if a.IsValid(int(i)) {
-			bitutil.SetBit(bits, k)
+		if in[(off+int(i))>>3]&(1<<((off+int(i))&7)) != 0 {
+			bits[k>>3] |= 1 << (k & 7)
 		} else {
 			nulls++
 		}
