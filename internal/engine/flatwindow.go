@@ -30,52 +30,79 @@ type numAcc struct {
 	set  bool
 }
 
+// flatGroups is an open-addressing hash table (linear probing) of group
+// numbers: a slot holds 32 bits of the key's hash and the group number
+// plus one (0 is empty), so a probe touches one cache line and reads the
+// group's key only when the hash bits agree.
 type flatGroups struct {
-	one   map[int64]int32 // single non-NULL key
-	multi map[ikey]int32
-	keys  []ikey
-	accs  []numAcc // len(keys) * number of aggregates
+	slots  []uint64
+	mask   uint64
+	keys   []ikey
+	hashes []uint64
+	accs   []numAcc // len(keys) * number of aggregates
 }
 
-func newFlatGroups(nkeys, hint int) *flatGroups {
-	g := &flatGroups{}
-	if nkeys == 1 {
-		g.one = make(map[int64]int32, hint)
-	} else {
-		g.multi = make(map[ikey]int32, hint)
+func newFlatGroups(hint int) *flatGroups {
+	size := 16
+	for size*3 < hint*4 { // room for hint groups under 3/4 load
+		size *= 2
 	}
-	return g
+	return &flatGroups{slots: make([]uint64, size), mask: uint64(size - 1)}
 }
 
 func (g *flatGroups) len() int { return len(g.keys) }
 
-// group returns the number of the group of k, adding it if new.
-func (g *flatGroups) group(k *ikey, naggs int) int32 {
-	if g.one != nil && k.nulls == 0 {
-		if i, ok := g.one[k.v[0]]; ok {
-			return i
-		}
-		i := int32(len(g.keys))
-		g.one[k.v[0]] = i
-		return g.add(k, i, naggs)
+// hashKey mixes the key values (SplitMix64's finalizer on a
+// multiply-xor combination).
+func hashKey(k *ikey) uint64 {
+	h := uint64(k.nulls) + 0x9e3779b97f4a7c15
+	for _, v := range k.v {
+		h = (h ^ uint64(v)) * 0xbf58476d1ce4e5b9
+		h ^= h >> 31
 	}
-	if g.multi == nil {
-		g.multi = map[ikey]int32{}
-	}
-	if i, ok := g.multi[*k]; ok {
-		return i
-	}
-	i := int32(len(g.keys))
-	g.multi[*k] = i
-	return g.add(k, i, naggs)
+	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9
+	h = (h ^ (h >> 27)) * 0x94d049bb133111eb
+	return h ^ (h >> 31)
 }
 
-func (g *flatGroups) add(k *ikey, i int32, naggs int) int32 {
-	g.keys = append(g.keys, *k)
-	for j := 0; j < naggs; j++ {
-		g.accs = append(g.accs, numAcc{})
+// group returns the number of the group of k, adding it if new.
+func (g *flatGroups) group(k *ikey, naggs int) int32 {
+	h := hashKey(k)
+	fp := h >> 32 << 32
+	for i := h & g.mask; ; i = (i + 1) & g.mask {
+		s := g.slots[i]
+		if s == 0 {
+			idx := int32(len(g.keys))
+			g.slots[i] = fp | uint64(idx+1)
+			g.keys = append(g.keys, *k)
+			g.hashes = append(g.hashes, h)
+			for j := 0; j < naggs; j++ {
+				g.accs = append(g.accs, numAcc{})
+			}
+			if uint64(len(g.keys))*4 > uint64(len(g.slots))*3 {
+				g.grow()
+			}
+			return idx
+		}
+		if s&^0xffffffff == fp {
+			idx := int32(uint32(s)) - 1
+			if g.keys[idx] == *k {
+				return idx
+			}
+		}
 	}
-	return i
+}
+
+func (g *flatGroups) grow() {
+	g.slots = make([]uint64, 2*len(g.slots))
+	g.mask = uint64(len(g.slots) - 1)
+	for idx, h := range g.hashes {
+		i := h & g.mask
+		for g.slots[i] != 0 {
+			i = (i + 1) & g.mask
+		}
+		g.slots[i] = h>>32<<32 | uint64(idx+1)
+	}
 }
 
 // intCol reads an integer-like column without boxing.

@@ -243,7 +243,7 @@ func (w *windowAgg) windowAt(start, end int64) *window {
 	win, ok := w.windows[start]
 	if !ok {
 		if w.mode == flatMode {
-			win = &window{start: start, end: end, flat: newFlatGroups(len(w.cfg.Keys), w.hint)}
+			win = &window{start: start, end: end, flat: newFlatGroups(w.hint)}
 		} else {
 			win = &window{start: start, end: end, groups: NewKeyedState[*group]()}
 		}
