@@ -3,9 +3,11 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
-	"hash/maphash"
 	"math"
+	"math/bits"
+	"math/rand/v2"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -32,9 +34,9 @@ func NewJoin(cfg JoinConfig) func(TaskInfo) (Operator, error) {
 		if len(cfg.LeftKey) != len(cfg.RightKey) || len(cfg.LeftKey) == 0 {
 			return nil, fmt.Errorf("join: key lengths %d and %d", len(cfg.LeftKey), len(cfg.RightKey))
 		}
-		j := &join{cfg: cfg, seed: maphash.MakeSeed()}
+		j := &join{cfg: cfg, seed: rand.Uint64()}
 		for i := range j.sides {
-			j.sides[i] = &joinSide{index: map[uint64]chain{}, minTs: math.MaxInt64, seed: j.seed}
+			j.sides[i] = &joinSide{index: newChainTable(0), minTs: math.MaxInt64, seed: j.seed}
 		}
 		j.sides[0].keyCols, j.sides[1].keyCols = cfg.LeftKey, cfg.RightKey
 		return j, nil
@@ -50,9 +52,9 @@ type joinSide struct {
 	batches []arrow.RecordBatch // nil once none of its rows is live
 	live    []int32             // live rows per batch
 	entries []joinEntry
-	index   map[uint64]chain
+	index   *chainTable
 	minTs   int64
-	seed    maphash.Seed // the join's, shared by both sides
+	seed    uint64 // the join's, shared by both sides
 }
 
 // joinEntry is one stored row; next links the rows of one hash, in
@@ -64,10 +66,101 @@ type joinEntry struct {
 
 type chain struct{ head, tail int32 }
 
+// chainTable maps key hashes to the chains of rows with that hash: an
+// open-addressing table (linear probing) whose slots hold 32 bits of the
+// hash and the chain number plus one (0 is empty). Nothing in it is a
+// pointer. Keys are told apart by those 32 bits only: the rare keys that
+// share them share a chain, and the join compares the keys of the rows
+// it finds anyway.
+type chainTable struct {
+	slots  []uint64
+	mask   uint64
+	chains []chain
+	hashes []uint64 // per chain, to grow the table
+}
+
+func newChainTable(hint int) *chainTable {
+	size := 16
+	for size*3 < hint*4 {
+		size *= 2
+	}
+	return &chainTable{slots: make([]uint64, size), mask: uint64(size - 1)}
+}
+
+// get returns the chain of hash h.
+func (t *chainTable) get(h uint64) (*chain, bool) {
+	fp := h >> 32 << 32
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
+		s := t.slots[i]
+		if s == 0 {
+			return nil, false
+		}
+		if s&^0xffffffff == fp {
+			return &t.chains[int32(uint32(s))-1], true
+		}
+	}
+}
+
+// add appends row e to the chain of hash h, given entries to link.
+func (t *chainTable) add(h uint64, e int32, entries []joinEntry) {
+	fp := h >> 32 << 32
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
+		s := t.slots[i]
+		if s == 0 {
+			t.slots[i] = fp | uint64(len(t.chains)+1)
+			t.chains = append(t.chains, chain{e, e})
+			t.hashes = append(t.hashes, h)
+			if uint64(len(t.chains))*4 > uint64(len(t.slots))*3 {
+				t.grow()
+			}
+			return
+		}
+		if s&^0xffffffff == fp {
+			ch := &t.chains[int32(uint32(s))-1]
+			entries[ch.tail].next = e
+			ch.tail = e
+			return
+		}
+	}
+}
+
+func (t *chainTable) grow() {
+	t.slots = make([]uint64, 2*len(t.slots))
+	t.mask = uint64(len(t.slots) - 1)
+	for c, h := range t.hashes {
+		i := h & t.mask
+		for t.slots[i] != 0 {
+			i = (i + 1) & t.mask
+		}
+		t.slots[i] = h>>32<<32 | uint64(c+1)
+	}
+}
+
+// hashBytes hashes an encoded key, eight bytes at a time.
+func hashBytes(seed uint64, b []byte) uint64 {
+	h := seed ^ uint64(len(b))*0x9e3779b97f4a7c15
+	for len(b) >= 8 {
+		hi, lo := bits.Mul64(h^binary.LittleEndian.Uint64(b), 0xbf58476d1ce4e5b9)
+		h = hi ^ lo
+		b = b[8:]
+	}
+	if len(b) > 0 {
+		var t uint64
+		for i, c := range b {
+			t |= uint64(c) << (8 * i)
+		}
+		hi, lo := bits.Mul64(h^t, 0x94d049bb133111eb)
+		h = hi ^ lo
+	}
+	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9
+	h = (h ^ (h >> 27)) * 0x94d049bb133111eb
+	return h ^ (h >> 31)
+}
+
 type join struct {
 	cfg    JoinConfig
 	sides  [2]*joinSide
-	seed   maphash.Seed
+	seed   uint64
 	keyBuf []byte
 	cmpBuf []byte
 	keys   []arrow.Array
@@ -117,9 +210,9 @@ func (j *join) ProcessInput(ctx context.Context, input int, b arrow.RecordBatch,
 			continue // NULL keys match nothing
 		}
 		j.keyBuf = encodeKey(j.keyBuf[:0], j.keys, r)
-		h := maphash.Bytes(j.seed, j.keyBuf)
+		h := hashBytes(j.seed, j.keyBuf)
 		t := int64(tsv[r])
-		if c, ok := other.index[h]; ok {
+		if c, ok := other.index.get(h); ok {
 			for e := c.head; e >= 0; e = other.entries[e].next {
 				oe := &other.entries[e]
 				ob := other.batches[oe.batch]
@@ -151,12 +244,7 @@ func (j *join) ProcessInput(ctx context.Context, input int, b arrow.RecordBatch,
 		}
 		e := int32(len(own.entries))
 		own.entries = append(own.entries, joinEntry{batch: bi, row: int32(r), next: -1, ts: t})
-		if c, ok := own.index[h]; ok {
-			own.entries[c.tail].next = e
-			own.index[h] = chain{c.head, e}
-		} else {
-			own.index[h] = chain{e, e}
-		}
+		own.index.add(h, e, own.entries)
 		own.minTs = min(own.minTs, t)
 		stored++
 	}
@@ -218,7 +306,7 @@ func (s *joinSide) expire(limit int64) {
 	s.batches, s.live = s.batches[:nb], s.live[:nb]
 	if len(kept) == 0 {
 		s.entries = nil
-		s.index = map[uint64]chain{}
+		s.index = newChainTable(0)
 		s.minTs = math.MaxInt64
 		return
 	}
@@ -231,7 +319,7 @@ func (s *joinSide) expire(limit int64) {
 
 func (s *joinSide) reindex(remap []int32) {
 	seed := s.seed
-	s.index = make(map[uint64]chain, len(s.index))
+	s.index = newChainTable(len(s.index.chains))
 	var buf []byte
 	var cols []arrow.Array
 	lastBatch := int32(-1)
@@ -244,13 +332,7 @@ func (s *joinSide) reindex(remap []int32) {
 			lastBatch = e.batch
 		}
 		buf = encodeKey(buf[:0], cols, int(e.row))
-		h := maphash.Bytes(seed, buf)
-		if c, ok := s.index[h]; ok {
-			s.entries[c.tail].next = int32(i)
-			s.index[h] = chain{c.head, int32(i)}
-		} else {
-			s.index[h] = chain{int32(i), int32(i)}
-		}
+		s.index.add(hashBytes(seed, buf), int32(i), s.entries)
 	}
 }
 
