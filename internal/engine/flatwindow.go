@@ -52,22 +52,20 @@ func newFlatGroups(hint int) *flatGroups {
 
 func (g *flatGroups) len() int { return len(g.keys) }
 
-// hashKey mixes the key values (SplitMix64's finalizer on a
-// multiply-xor combination).
+// hashKey mixes the key values: independent multiplies by odd
+// constants, folded, then one multiply-xorshift round so that the low
+// bits (the table index) depend on all of them.
 func hashKey(k *ikey) uint64 {
-	h := uint64(k.nulls) + 0x9e3779b97f4a7c15
-	for _, v := range k.v {
-		h = (h ^ uint64(v)) * 0xbf58476d1ce4e5b9
-		h ^= h >> 31
-	}
-	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9
-	h = (h ^ (h >> 27)) * 0x94d049bb133111eb
-	return h ^ (h >> 31)
+	h := uint64(k.v[0])*0x9e3779b97f4a7c15 ^ uint64(k.v[1])*0xc2b2ae3d27d4eb4f ^
+		uint64(k.v[2])*0x165667b19e3779f9 ^ uint64(k.nulls)*0xd6e8feb86659fd93
+	h ^= h >> 32
+	h *= 0xbf58476d1ce4e5b9
+	return h ^ h>>29
 }
 
-// group returns the number of the group of k, adding it if new.
-func (g *flatGroups) group(k *ikey, naggs int) int32 {
-	h := hashKey(k)
+// group returns the number of the group of k, whose hash is h, adding
+// it if new.
+func (g *flatGroups) group(k *ikey, h uint64, naggs int) int32 {
 	fp := h >> 32 << 32
 	for i := h & g.mask; ; i = (i + 1) & g.mask {
 		s := g.slots[i]
@@ -107,14 +105,18 @@ func (g *flatGroups) grow() {
 
 // intCol reads an integer-like column without boxing.
 type intCol struct {
-	a     arrow.Array
 	i64   []int64
 	i32   []int32
 	nulls bool
+	valid []byte // validity bitmap, if nulls
+	off   int
 }
 
 func intColOf(a arrow.Array) (intCol, bool) {
-	c := intCol{a: a, nulls: a.NullN() > 0}
+	c := intCol{nulls: a.NullN() > 0}
+	if c.nulls {
+		c.valid, c.off = a.NullBitmapBytes(), a.Data().Offset()
+	}
 	switch x := a.(type) {
 	case *array.Int64:
 		c.i64 = x.Int64Values()
@@ -130,7 +132,7 @@ func intColOf(a arrow.Array) (intCol, bool) {
 }
 
 func (c *intCol) at(r int) (int64, bool) {
-	if c.nulls && c.a.IsNull(r) {
+	if c.nulls && c.valid[(c.off+r)>>3]&(1<<((c.off+r)&7)) == 0 {
 		return 0, false
 	}
 	if c.i64 != nil {
@@ -146,6 +148,8 @@ type numCol struct {
 	isF   bool
 	a     arrow.Array
 	nulls bool
+	valid []byte // validity bitmap, if nulls
+	off   int
 }
 
 // flatEligible reports whether the flat path handles the key columns and
@@ -189,6 +193,9 @@ func (w *windowAgg) processFlat(b arrow.RecordBatch, ts []arrow.Timestamp, start
 		}
 		col := b.Column(a.Arg)
 		c := numCol{a: col, nulls: col.NullN() > 0}
+		if c.nulls {
+			c.valid, c.off = col.NullBitmapBytes(), col.Data().Offset()
+		}
 		if f, ok := col.(*array.Float64); ok {
 			c.f64, c.isF = f.Float64Values(), true
 		} else if a.Kind != AggCount {
@@ -201,6 +208,8 @@ func (w *windowAgg) processFlat(b arrow.RecordBatch, ts []arrow.Timestamp, start
 	var k ikey
 	var lastStart int64 = math.MinInt64
 	var lastWin *window
+	var hopLast int64
+	var hopWins []*window
 	at := func(start, end int64) *window {
 		if start == lastStart {
 			return lastWin
@@ -226,25 +235,40 @@ func (w *windowAgg) processFlat(b arrow.RecordBatch, ts []arrow.Timestamp, start
 				k.nulls |= 1 << i
 			}
 		}
+		h := hashKey(&k) // once for all the row's windows
 		switch spec.Kind {
 		case Tumble:
 			start := floorDiv(t, spec.Width) * spec.Width
-			w.addFlat(at(start, start+spec.Width), &k, args, r)
+			w.addFlat(at(start, start+spec.Width), &k, h, args, r)
 		case Hop:
+			// A row is in the windows starting at last, last - slide, …
+			// while after t - width; rows with the same last and number
+			// of windows share them.
 			last := floorDiv(t, spec.Slide) * spec.Slide
+			nw := 0
 			for s := last; s > t-spec.Width; s -= spec.Slide {
-				w.addFlat(at(s, s+spec.Width), &k, args, r)
+				nw++
+			}
+			if last != hopLast || nw != len(hopWins) || hopWins == nil {
+				hopWins = hopWins[:0]
+				for s := last; s > t-spec.Width; s -= spec.Slide {
+					hopWins = append(hopWins, w.windowAt(s, s+spec.Width))
+				}
+				hopLast = last
+			}
+			for _, win := range hopWins {
+				w.addFlat(win, &k, h, args, r)
 			}
 		case Given:
-			w.addFlat(at(int64(starts[r]), int64(ends[r])), &k, args, r)
+			w.addFlat(at(int64(starts[r]), int64(ends[r])), &k, h, args, r)
 		}
 	}
 	return late
 }
 
-func (w *windowAgg) addFlat(win *window, k *ikey, args []numCol, r int) {
+func (w *windowAgg) addFlat(win *window, k *ikey, h uint64, args []numCol, r int) {
 	naggs := len(w.cfg.Aggs)
-	g := win.flat.group(k, naggs)
+	g := win.flat.group(k, h, naggs)
 	accs := win.flat.accs[int(g)*naggs : int(g)*naggs+naggs]
 	for i, spec := range w.cfg.Aggs {
 		a := &accs[i]
@@ -253,7 +277,7 @@ func (w *windowAgg) addFlat(win *window, k *ikey, args []numCol, r int) {
 			continue
 		}
 		c := &args[i]
-		if c.nulls && c.a.IsNull(r) {
+		if c.nulls && c.valid[(c.off+r)>>3]&(1<<((c.off+r)&7)) == 0 {
 			continue
 		}
 		switch spec.Kind {

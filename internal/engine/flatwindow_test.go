@@ -81,7 +81,7 @@ func TestWindowFlatMatchesGeneric(t *testing.T) {
 		}
 		fields = append(fields, arrow.Field{Name: TimestampField, Type: ts})
 		out := arrow.NewSchema(fields, nil)
-		for _, spec := range []WindowSpec{{Kind: Tumble, Width: 50}, {Kind: Hop, Slide: 20, Width: 60}} {
+		for _, spec := range []WindowSpec{{Kind: Tumble, Width: 50}, {Kind: Hop, Slide: 20, Width: 60}, {Kind: Hop, Slide: 20, Width: 50}} {
 			var res [2][]string
 			for mode := 0; mode < 2; mode++ {
 				op, err := NewWindowAgg(WindowAggConfig{Keys: keys, Window: spec, Aggs: aggs, Out: out})(TaskInfo{})
