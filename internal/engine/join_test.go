@@ -73,3 +73,38 @@ func TestJoinMatchesAndExpires(t *testing.T) {
 		t.Fatalf("got %v, want %v", sink.rows, want)
 	}
 }
+
+// BenchmarkJoin stores 8192 rows per op on the left (keys mostly new)
+// and probes them with a few right rows, forgetting everything every 16
+// ops, as a windowed join does.
+func BenchmarkJoin(b *testing.B) {
+	out := arrow.NewSchema([]arrow.Field{joinIn.Field(0), joinIn.Field(1), joinIn.Field(0), joinIn.Field(1), joinIn.Field(2)}, nil)
+	op, _ := NewJoin(JoinConfig{LeftKey: []int{0}, RightKey: []int{0}, Out: out})(TaskInfo{})
+	j := op.(*join)
+	ctx := context.Background()
+	keys := make([]any, benchRows)
+	for i := range keys {
+		keys[i] = i * 7 % 5000
+	}
+	left := joinBatch(keys, "left", 0)
+	defer left.Release()
+	right := joinBatch([]any{1, 2, 3, 4}, "right", 0)
+	defer right.Release()
+	sink := &discard{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := j.ProcessInput(ctx, 0, left, sink); err != nil {
+			b.Fatal(err)
+		}
+		if err := j.ProcessInput(ctx, 1, right, sink); err != nil {
+			b.Fatal(err)
+		}
+		if i%16 == 15 {
+			if err := j.ProcessWatermark(ctx, 1<<40, sink); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}

@@ -75,3 +75,35 @@ func TestRowNumberLimit(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRowNumberTop1 numbers 8192 rows per op in 4 partitions and
+// keeps the first of each (a pushed-down row_num = 1), firing every 16 ops.
+func BenchmarkRowNumberTop1(b *testing.B) {
+	bld := array.NewRecordBuilder(memory.DefaultAllocator, rnIn)
+	rng := rand.New(rand.NewSource(4))
+	for r := 0; r < benchRows; r++ {
+		bld.Field(0).(*array.Int64Builder).Append(int64(r / (benchRows / 4)))
+		bld.Field(1).(*array.Int64Builder).Append(rng.Int63n(1000))
+		bld.Field(2).(*array.StringBuilder).Append("x")
+		bld.Field(3).(*array.TimestampBuilder).Append(arrow.Timestamp(r))
+	}
+	in := bld.NewRecordBatch()
+	bld.Release()
+	defer in.Release()
+	op, _ := NewRowNumber(RowNumberConfig{Partition: []int{0}, Order: []int{1, 2}, Desc: []bool{true, false}, Limit: 1, Out: rnOut})(TaskInfo{})
+	ctx := context.Background()
+	sink := &discard{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := op.Process(ctx, in, sink); err != nil {
+			b.Fatal(err)
+		}
+		if i%16 == 15 {
+			if err := op.Finish(ctx, sink); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
