@@ -1,8 +1,13 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math"
+	"math/bits"
+	"math/rand/v2"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -29,19 +34,137 @@ func NewJoin(cfg JoinConfig) func(TaskInfo) (Operator, error) {
 		if len(cfg.LeftKey) != len(cfg.RightKey) || len(cfg.LeftKey) == 0 {
 			return nil, fmt.Errorf("join: key lengths %d and %d", len(cfg.LeftKey), len(cfg.RightKey))
 		}
-		return &join{cfg: cfg, sides: [2]*KeyedState[*joinRows]{NewKeyedState[*joinRows](), NewKeyedState[*joinRows]()}}, nil
+		j := &join{cfg: cfg, seed: rand.Uint64()}
+		for i := range j.sides {
+			j.sides[i] = &joinSide{index: newChainTable(0), minTs: math.MaxInt64, seed: j.seed}
+		}
+		j.sides[0].keyCols, j.sides[1].keyCols = cfg.LeftKey, cfg.RightKey
+		return j, nil
 	}
 }
 
-type joinRows struct {
-	rows [][]any
-	ts   []int64
+// A join side keeps the batches it received (retained, not copied) and
+// an index of their rows by key hash. The index and the row entries hold
+// no pointers, so the garbage collector does not scan them, and a row
+// costs 24 bytes of state besides its share of the batch.
+type joinSide struct {
+	keyCols []int
+	batches []arrow.RecordBatch // nil once none of its rows is live
+	live    []int32             // live rows per batch
+	entries []joinEntry
+	index   *chainTable
+	minTs   int64
+	seed    uint64 // the join's, shared by both sides
+}
+
+// joinEntry is one stored row; next links the rows of one hash, in
+// arrival order.
+type joinEntry struct {
+	batch, row, next int32
+	ts               int64
+}
+
+type chain struct{ head, tail int32 }
+
+// chainTable maps key hashes to the chains of rows with that hash: an
+// open-addressing table (linear probing) whose slots hold 32 bits of the
+// hash and the chain number plus one (0 is empty). Nothing in it is a
+// pointer. Keys are told apart by those 32 bits only: the rare keys that
+// share them share a chain, and the join compares the keys of the rows
+// it finds anyway.
+type chainTable struct {
+	slots  []uint64
+	mask   uint64
+	chains []chain
+	hashes []uint64 // per chain, to grow the table
+}
+
+func newChainTable(hint int) *chainTable {
+	size := 16
+	for size*3 < hint*4 {
+		size *= 2
+	}
+	return &chainTable{slots: make([]uint64, size), mask: uint64(size - 1)}
+}
+
+// get returns the chain of hash h.
+func (t *chainTable) get(h uint64) (*chain, bool) {
+	fp := h >> 32 << 32
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
+		s := t.slots[i]
+		if s == 0 {
+			return nil, false
+		}
+		if s&^0xffffffff == fp {
+			return &t.chains[int32(uint32(s))-1], true
+		}
+	}
+}
+
+// add appends row e to the chain of hash h, given entries to link.
+func (t *chainTable) add(h uint64, e int32, entries []joinEntry) {
+	fp := h >> 32 << 32
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
+		s := t.slots[i]
+		if s == 0 {
+			t.slots[i] = fp | uint64(len(t.chains)+1)
+			t.chains = append(t.chains, chain{e, e})
+			t.hashes = append(t.hashes, h)
+			if uint64(len(t.chains))*4 > uint64(len(t.slots))*3 {
+				t.grow()
+			}
+			return
+		}
+		if s&^0xffffffff == fp {
+			ch := &t.chains[int32(uint32(s))-1]
+			entries[ch.tail].next = e
+			ch.tail = e
+			return
+		}
+	}
+}
+
+func (t *chainTable) grow() {
+	t.slots = make([]uint64, 2*len(t.slots))
+	t.mask = uint64(len(t.slots) - 1)
+	for c, h := range t.hashes {
+		i := h & t.mask
+		for t.slots[i] != 0 {
+			i = (i + 1) & t.mask
+		}
+		t.slots[i] = h>>32<<32 | uint64(c+1)
+	}
+}
+
+// hashBytes hashes an encoded key, eight bytes at a time.
+func hashBytes(seed uint64, b []byte) uint64 {
+	h := seed ^ uint64(len(b))*0x9e3779b97f4a7c15
+	for len(b) >= 8 {
+		hi, lo := bits.Mul64(h^binary.LittleEndian.Uint64(b), 0xbf58476d1ce4e5b9)
+		h = hi ^ lo
+		b = b[8:]
+	}
+	if len(b) > 0 {
+		var t uint64
+		for i, c := range b {
+			t |= uint64(c) << (8 * i)
+		}
+		hi, lo := bits.Mul64(h^t, 0x94d049bb133111eb)
+		h = hi ^ lo
+	}
+	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9
+	h = (h ^ (h >> 27)) * 0x94d049bb133111eb
+	return h ^ (h >> 31)
 }
 
 type join struct {
 	cfg    JoinConfig
-	sides  [2]*KeyedState[*joinRows]
+	sides  [2]*joinSide
+	seed   uint64
 	keyBuf []byte
+	cmpBuf []byte
+	keys   []arrow.Array
+	other  []arrow.Array
 }
 
 func (j *join) Process(context.Context, arrow.RecordBatch, Collector) error {
@@ -50,67 +173,85 @@ func (j *join) Process(context.Context, arrow.RecordBatch, Collector) error {
 
 func (j *join) Finish(context.Context, Collector) error { return nil }
 
+func keyColumns(dst []arrow.Array, b arrow.RecordBatch, cols []int) []arrow.Array {
+	dst = dst[:0]
+	for _, k := range cols {
+		dst = append(dst, b.Column(k))
+	}
+	return dst
+}
+
 func (j *join) ProcessInput(ctx context.Context, input int, b arrow.RecordBatch, out Collector) error {
 	if input != 0 && input != 1 {
 		return fmt.Errorf("join: unexpected input %d", input)
-	}
-	keyCols := j.cfg.LeftKey
-	if input == 1 {
-		keyCols = j.cfg.RightKey
 	}
 	nc := int(b.NumCols())
 	ts, ok := b.Column(nc - 1).(*array.Timestamp)
 	if !ok {
 		return fmt.Errorf("join: last column is not a timestamp")
 	}
-	keys := make([]arrow.Array, len(keyCols))
-	for i, k := range keyCols {
-		keys[i] = b.Column(k)
+	n := int(b.NumRows())
+	if n == 0 {
+		return nil
 	}
 	own, other := j.sides[input], j.sides[1-input]
+	j.keys = keyColumns(j.keys, b, own.keyCols)
+	tsv := ts.TimestampValues()
+	bi := int32(len(own.batches))
+	stored := int32(0)
 	var bld *array.RecordBuilder
 	rows := 0
-	for r := 0; r < int(b.NumRows()); r++ {
+	for r := 0; r < n; r++ {
 		null := false
-		for _, k := range keys {
+		for _, k := range j.keys {
 			null = null || k.IsNull(r)
 		}
 		if null {
 			continue // NULL keys match nothing
 		}
-		j.keyBuf = encodeKey(j.keyBuf[:0], keys, r)
-		vals := make([]any, nc-1)
-		for c := range vals {
-			vals[c] = valueAt(b.Column(c), r)
-		}
-		t := int64(ts.Value(r))
-		if m, ok := other.GetBytes(j.keyBuf); ok {
-			if bld == nil {
-				bld = array.NewRecordBuilder(memory.DefaultAllocator, j.cfg.Out)
-				defer bld.Release()
-			}
-			for i, ov := range m.rows {
-				left, right := vals, ov
+		j.keyBuf = encodeKey(j.keyBuf[:0], j.keys, r)
+		h := hashBytes(j.seed, j.keyBuf)
+		t := int64(tsv[r])
+		if c, ok := other.index.get(h); ok {
+			for e := c.head; e >= 0; e = other.entries[e].next {
+				oe := &other.entries[e]
+				ob := other.batches[oe.batch]
+				j.other = keyColumns(j.other, ob, other.keyCols)
+				j.cmpBuf = encodeKey(j.cmpBuf[:0], j.other, int(oe.row))
+				if !bytes.Equal(j.cmpBuf, j.keyBuf) {
+					continue // another key with the same hash
+				}
+				if bld == nil {
+					bld = array.NewRecordBuilder(memory.DefaultAllocator, j.cfg.Out)
+					defer bld.Release()
+				}
+				left, lr, right, rr := b, r, ob, int(oe.row)
 				if input == 1 {
-					left, right = ov, vals
+					left, lr, right, rr = ob, int(oe.row), b, r
 				}
-				for c, v := range left {
-					appendAny(bld.Field(c), v)
+				f := 0
+				for c := 0; c < int(left.NumCols())-1; c++ {
+					appendFrom(bld.Field(f), left.Column(c), lr)
+					f++
 				}
-				for c, v := range right {
-					appendAny(bld.Field(len(left)+c), v)
+				for c := 0; c < int(right.NumCols())-1; c++ {
+					appendFrom(bld.Field(f), right.Column(c), rr)
+					f++
 				}
-				bld.Field(j.cfg.Out.NumFields() - 1).(*array.TimestampBuilder).Append(arrow.Timestamp(max(t, m.ts[i])))
+				bld.Field(f).(*array.TimestampBuilder).Append(arrow.Timestamp(max(t, oe.ts)))
 				rows++
 			}
 		}
-		mine, ok := own.GetBytes(j.keyBuf)
-		if !ok {
-			mine = &joinRows{}
-			own.Put(string(j.keyBuf), mine)
-		}
-		mine.rows = append(mine.rows, vals)
-		mine.ts = append(mine.ts, t)
+		e := int32(len(own.entries))
+		own.entries = append(own.entries, joinEntry{batch: bi, row: int32(r), next: -1, ts: t})
+		own.index.add(h, e, own.entries)
+		own.minTs = min(own.minTs, t)
+		stored++
+	}
+	if stored > 0 {
+		b.Retain()
+		own.batches = append(own.batches, b)
+		own.live = append(own.live, stored)
 	}
 	if rows == 0 {
 		return nil
@@ -124,34 +265,113 @@ func (j *join) ProcessInput(ctx context.Context, input int, b arrow.RecordBatch,
 func (j *join) ProcessWatermark(_ context.Context, wm int64, _ Collector) error {
 	limit := wm - j.cfg.TTL
 	for _, side := range j.sides {
-		var gone []string
-		side.Range(func(k string, jr *joinRows) bool {
-			keep := 0
-			for i, t := range jr.ts {
-				if t >= limit {
-					jr.rows[keep], jr.ts[keep] = jr.rows[i], t
-					keep++
-				}
-			}
-			clear(jr.rows[keep:])
-			jr.rows, jr.ts = jr.rows[:keep], jr.ts[:keep]
-			if keep == 0 {
-				gone = append(gone, k)
-			}
-			return true
-		})
-		for _, k := range gone {
-			side.Delete(k)
-		}
+		side.expire(limit)
 	}
 	return nil
+}
+
+// expire drops the rows older than limit and rebuilds the index of the
+// rest (in arrival order, so matches keep their order).
+func (s *joinSide) expire(limit int64) {
+	if s.minTs >= limit {
+		return
+	}
+	kept := s.entries[:0]
+	remap := make([]int32, len(s.batches))
+	for i := range s.live {
+		s.live[i] = 0
+	}
+	minTs := int64(math.MaxInt64)
+	for _, e := range s.entries {
+		if e.ts >= limit {
+			kept = append(kept, e)
+			s.live[e.batch]++
+			minTs = min(minTs, e.ts)
+		}
+	}
+	// Release the batches without live rows and renumber the others.
+	nb := 0
+	for i, b := range s.batches {
+		if s.live[i] == 0 {
+			if b != nil {
+				b.Release()
+			}
+			continue
+		}
+		remap[i] = int32(nb)
+		s.batches[nb], s.live[nb] = b, s.live[i]
+		nb++
+	}
+	clear(s.batches[nb:])
+	s.batches, s.live = s.batches[:nb], s.live[:nb]
+	if len(kept) == 0 {
+		s.entries = nil
+		s.index = newChainTable(0)
+		s.minTs = math.MaxInt64
+		return
+	}
+	// The hashes are not stored: the surviving rows are hashed again, in
+	// arrival order, which keeps each key's rows in that order.
+	s.entries = kept
+	s.minTs = minTs
+	s.reindex(remap)
+}
+
+func (s *joinSide) reindex(remap []int32) {
+	seed := s.seed
+	s.index = newChainTable(len(s.index.chains))
+	var buf []byte
+	var cols []arrow.Array
+	lastBatch := int32(-1)
+	for i := range s.entries {
+		e := &s.entries[i]
+		e.batch = remap[e.batch]
+		e.next = -1
+		if e.batch != lastBatch {
+			cols = keyColumns(cols, s.batches[e.batch], s.keyCols)
+			lastBatch = e.batch
+		}
+		buf = encodeKey(buf[:0], cols, int(e.row))
+		s.index.add(hashBytes(seed, buf), int32(i), s.entries)
+	}
 }
 
 // StateRows is the number of rows held (for tests and metrics).
 func (j *join) StateRows() int {
 	n := 0
 	for _, side := range j.sides {
-		side.Range(func(_ string, jr *joinRows) bool { n += len(jr.rows); return true })
+		n += len(side.entries)
 	}
 	return n
+}
+
+// appendFrom appends row r of a to b (of the same type) without boxing
+// the common types.
+func appendFrom(b array.Builder, a arrow.Array, r int) {
+	if a.IsNull(r) {
+		b.AppendNull()
+		return
+	}
+	switch x := a.(type) {
+	case *array.Int64:
+		b.(*array.Int64Builder).Append(x.Value(r))
+	case *array.Timestamp:
+		b.(*array.TimestampBuilder).Append(x.Value(r))
+	case *array.Float64:
+		b.(*array.Float64Builder).Append(x.Value(r))
+	case *array.String:
+		b.(*array.StringBuilder).Append(x.Value(r))
+	case *array.Int32:
+		b.(*array.Int32Builder).Append(x.Value(r))
+	case *array.Boolean:
+		b.(*array.BooleanBuilder).Append(x.Value(r))
+	case *array.Struct:
+		sb := b.(*array.StructBuilder)
+		sb.Append(true)
+		for i := 0; i < x.NumField(); i++ {
+			appendFrom(sb.FieldBuilder(i), x.Field(i), r)
+		}
+	default:
+		appendAny(b, valueAt(a, r))
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -44,6 +45,7 @@ type rowNumber struct {
 	cfg    RowNumberConfig
 	parts  *KeyedState[*partition]
 	keyBuf []byte
+	rowBuf []byte
 	wm     int64
 }
 
@@ -58,21 +60,94 @@ func (r *rowNumber) Process(_ context.Context, b arrow.RecordBatch, _ Collector)
 	for i, k := range r.cfg.Partition {
 		keys[i] = b.Column(k)
 	}
+	order := make([]arrow.Array, len(r.cfg.Order))
+	for i, c := range r.cfg.Order {
+		order[i] = b.Column(c)
+	}
+	tsv := ts.TimestampValues()
+	var p *partition
 	for row := 0; row < n; row++ {
-		r.keyBuf = encodeKey(r.keyBuf[:0], keys, row)
-		p, ok := r.parts.GetBytes(r.keyBuf)
-		if !ok {
-			p = &partition{ts: math.MinInt64}
-			r.parts.Put(string(r.keyBuf), p)
+		// Consecutive rows mostly share a partition (a window's rows
+		// arrive together): look the key up only when it changes.
+		r.rowBuf = encodeKey(r.rowBuf[:0], keys, row)
+		if p == nil || string(r.rowBuf) != string(r.keyBuf) {
+			r.keyBuf, r.rowBuf = r.rowBuf, r.keyBuf
+			var ok bool
+			p, ok = r.parts.GetBytes(r.keyBuf)
+			if !ok {
+				p = &partition{ts: math.MinInt64}
+				r.parts.Put(string(r.keyBuf), p)
+			}
+		}
+		p.ts = max(p.ts, int64(tsv[row]))
+		pos := len(p.rows)
+		if r.cfg.Limit > 0 {
+			// Keep the partition's first Limit rows in order as they
+			// come: a row goes after the rows it ties with (as a stable
+			// sort would put it), and one that would land beyond the
+			// limit is never stored.
+			pos = r.upperBound(p.rows, order, row)
+			if int64(pos) >= r.cfg.Limit {
+				continue
+			}
 		}
 		vals := make([]any, nc-1)
 		for c := 0; c < nc-1; c++ {
 			vals[c] = valueAt(b.Column(c), row)
 		}
-		p.rows = append(p.rows, vals)
-		p.ts = max(p.ts, int64(ts.Value(row)))
+		if pos == len(p.rows) {
+			p.rows = append(p.rows, vals)
+		} else {
+			p.rows = slices.Insert(p.rows, pos, vals)
+		}
+		if r.cfg.Limit > 0 && int64(len(p.rows)) > r.cfg.Limit {
+			p.rows[len(p.rows)-1] = nil
+			p.rows = p.rows[:r.cfg.Limit]
+		}
 	}
 	return nil
+}
+
+// upperBound is the position of the first of rows (sorted) that orders
+// after row of the batch whose ORDER BY columns are order.
+func (r *rowNumber) upperBound(rows [][]any, order []arrow.Array, row int) int {
+	return sort.Search(len(rows), func(i int) bool {
+		for o, c := range r.cfg.Order {
+			// compare rows[i] with the new row
+			if x := -compareArrayAny(order[o], row, rows[i][c], r.cfg.Desc[o]); x != 0 {
+				return x > 0
+			}
+		}
+		return false
+	})
+}
+
+// compareArrayAny compares row r of a with v (from valueAt on a column
+// of the same type) as compareAny(valueAt(a, r), v, desc) would, without
+// boxing the row's value.
+func compareArrayAny(a arrow.Array, r int, v any, desc bool) int {
+	if a.IsNull(r) || v == nil {
+		return compareAny(valueAt(a, r), v, desc)
+	}
+	c := 0
+	switch x := a.(type) {
+	case *array.Int64:
+		c = cmp3(x.Value(r), v.(int64))
+	case *array.Int32:
+		c = cmp3(x.Value(r), v.(int32))
+	case *array.Float64:
+		c = cmp3(x.Value(r), v.(float64))
+	case *array.Timestamp:
+		c = cmp3(x.Value(r), v.(arrow.Timestamp))
+	case *array.String:
+		c = strings.Compare(x.Value(r), v.(string))
+	default:
+		return compareAny(valueAt(a, r), v, desc)
+	}
+	if desc {
+		return -c
+	}
+	return c
 }
 
 func (r *rowNumber) ProcessWatermark(ctx context.Context, wm int64, out Collector) error {
@@ -102,14 +177,16 @@ func (r *rowNumber) fire(ctx context.Context, wm int64, out Collector) error {
 	for _, k := range ready {
 		p, _ := r.parts.Get(k)
 		r.parts.Delete(k)
-		slices.SortStableFunc(p.rows, func(a, b []any) int {
-			for o, c := range r.cfg.Order {
-				if x := compareAny(a[c], b[c], r.cfg.Desc[o]); x != 0 {
-					return x
+		if r.cfg.Limit <= 0 { // with a limit, Process kept the rows sorted
+			slices.SortStableFunc(p.rows, func(a, b []any) int {
+				for o, c := range r.cfg.Order {
+					if x := compareAny(a[c], b[c], r.cfg.Desc[o]); x != 0 {
+						return x
+					}
 				}
-			}
-			return 0
-		})
+				return 0
+			})
+		}
 		for i, vals := range p.rows {
 			if r.cfg.Limit > 0 && int64(i) >= r.cfg.Limit {
 				break

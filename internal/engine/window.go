@@ -125,6 +125,8 @@ type group struct {
 type window struct {
 	start, end int64
 	groups     *KeyedState[*group]
+	// flat holds the groups instead of groups on the flat path.
+	flat *flatGroups
 }
 
 type windowAgg struct {
@@ -140,7 +142,17 @@ type windowAgg struct {
 	// decodable keys are rebuilt from their encoding instead of being
 	// kept as Go values per group.
 	decodable bool
+	// mode is flatMode or genericMode once the first rows arrived.
+	mode int8
+	// hint is the group count of the last window fired, to size new ones.
+	hint int
 }
+
+const (
+	undecidedMode int8 = iota
+	flatMode
+	genericMode
+)
 
 func (w *windowAgg) LateRows() int64 { return w.late.Load() }
 
@@ -190,6 +202,16 @@ func (w *windowAgg) Process(ctx context.Context, b arrow.RecordBatch, _ Collecto
 		starts = wc.Field(0).(*array.Timestamp).TimestampValues()
 		ends = wc.Field(1).(*array.Timestamp).TimestampValues()
 	}
+	if w.mode == undecidedMode && n > 0 {
+		w.mode = genericMode
+		if w.flatEligible(b) {
+			w.mode = flatMode
+		}
+	}
+	if w.mode == flatMode {
+		w.late.Add(w.processFlat(b, ts, starts, ends))
+		return nil
+	}
 	var late int64
 	for r := 0; r < n; r++ {
 		t := int64(ts[r])
@@ -220,7 +242,11 @@ func (w *windowAgg) Process(ctx context.Context, b arrow.RecordBatch, _ Collecto
 func (w *windowAgg) windowAt(start, end int64) *window {
 	win, ok := w.windows[start]
 	if !ok {
-		win = &window{start: start, end: end, groups: NewKeyedState[*group]()}
+		if w.mode == flatMode {
+			win = &window{start: start, end: end, flat: newFlatGroups(w.hint)}
+		} else {
+			win = &window{start: start, end: end, groups: NewKeyedState[*group]()}
+		}
 		w.windows[start] = win
 	}
 	return win
@@ -469,6 +495,12 @@ func (w *windowAgg) emit(ctx context.Context, wins []*window, out Collector) err
 	}
 	var err error
 	for _, win := range wins {
+		if win.flat != nil {
+			if err = w.emitFlat(bld, win, &rows, flush); err != nil {
+				return err
+			}
+			continue
+		}
 		win.groups.Range(func(k string, g *group) bool {
 			if g.key == nil {
 				for i := 0; i < nk; i++ {
@@ -547,9 +579,16 @@ func (w *windowAgg) appendResult(b array.Builder, spec AggSpec, a *acc) {
 // encodeKey appends an unambiguous encoding of row r of cols to buf.
 func encodeKey(buf []byte, cols []arrow.Array, r int) []byte {
 	for _, c := range cols {
+		buf = encodeValue(buf, c, r)
+	}
+	return buf
+}
+
+// encodeValue appends the encoding of row r of c to buf.
+func encodeValue(buf []byte, c arrow.Array, r int) []byte {
+	{
 		if c.IsNull(r) {
-			buf = append(buf, 0)
-			continue
+			return append(buf, 0)
 		}
 		buf = append(buf, 1)
 		switch x := c.(type) {
@@ -576,11 +615,9 @@ func encodeKey(buf []byte, cols []arrow.Array, r int) []byte {
 			buf = binary.AppendUvarint(buf, uint64(len(s)))
 			buf = append(buf, s...)
 		case *array.Struct:
-			children := make([]arrow.Array, x.NumField())
-			for i := range children {
-				children[i] = x.Field(i)
+			for i := 0; i < x.NumField(); i++ {
+				buf = encodeValue(buf, x.Field(i), r)
 			}
-			buf = encodeKey(buf, children, r)
 		default:
 			buf = append(buf, c.ValueStr(r)...)
 			buf = append(buf, 0)
@@ -730,4 +767,37 @@ func decodeInto(b array.Builder, s string) string {
 		return s[i+int(n):]
 	}
 	panic(fmt.Sprintf("decodeInto: unexpected builder %T", b))
+}
+
+func (w *windowAgg) emitFlat(bld *array.RecordBuilder, win *window, rows *int, flush func() error) error {
+	nk, naggs := len(w.cfg.Keys), len(w.cfg.Aggs)
+	fg := win.flat
+	w.hint = fg.len()
+	sb := bld.Field(nk).(*array.StructBuilder)
+	startB := sb.FieldBuilder(0).(*array.TimestampBuilder)
+	endB := sb.FieldBuilder(1).(*array.TimestampBuilder)
+	tsB := bld.Field(nk + 1 + naggs).(*array.TimestampBuilder)
+	for g := range fg.keys {
+		k := &fg.keys[g]
+		for i := 0; i < nk; i++ {
+			appendFlatKey(bld.Field(i), k.v[i], k.nulls&(1<<i) != 0)
+		}
+		sb.Append(true)
+		startB.Append(arrow.Timestamp(win.start))
+		endB.Append(arrow.Timestamp(win.end))
+		for i, spec := range w.cfg.Aggs {
+			na := &fg.accs[g*naggs+i]
+			a := acc{n: na.n, i: na.i, f: na.f, set: na.set}
+			w.appendResult(bld.Field(nk+1+i), spec, &a)
+		}
+		tsB.Append(arrow.Timestamp(win.end - 1))
+		*rows++
+		if *rows >= maxOutRows {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	win.flat = nil
+	return nil
 }

@@ -58,6 +58,8 @@ type planner struct {
 	stateful bool
 	// sources maps a table to its source operator in this statement.
 	sources map[string]int
+	// topN pushes filters on ROW_NUMBER's numbers into the operator.
+	topN topNPlan
 }
 
 func (p *planner) plan(stmts []*statement) (*engine.Program, error) {
@@ -469,6 +471,7 @@ func (p *planner) selectRel(sel *tree.Select, sink *table) (*rel, error) {
 		}
 		where = w
 	}
+	p.pushTopN(where, in.at)
 
 	grouped := len(sc.GroupBy) > 0 || sc.Having != nil
 	for _, item := range sc.Exprs {
@@ -564,9 +567,15 @@ func (p *planner) selectRel(sel *tree.Select, sink *table) (*rel, error) {
 		if where != nil {
 			addFilter()
 		}
+		if hasRowNumber {
+			p.noteRowNumberOutputs(at, outs)
+		}
 		return &rel{at: at, par: par, cols: scope.cols, updating: in.updating}, nil
 	}
 	at, schema := p.addProject(at, par, outs, scope.cols, where)
+	if hasRowNumber {
+		p.noteRowNumberOutputs(at, outs)
+	}
 	cols := make([]connectors.Column, schema.NumFields()-1)
 	for i := range cols {
 		f := schema.Field(i)

@@ -52,11 +52,24 @@ func (f *Field) Eval(ctx context.Context, b arrow.RecordBatch) (compute.Datum, e
 	off := cd.Offset()
 	bm := make([]byte, bitutil.BytesForBits(int64(off+n)))
 	nulls := 0
-	for i := 0; i < n; i++ {
-		if sa.IsValid(i) && child.IsValid(i) {
-			bitutil.SetBit(bm, off+i)
-		} else {
-			nulls++
+	sOff := sa.Data().Offset()
+	sBits := sa.NullBitmapBytes()
+	if off == 0 && sOff == 0 {
+		// The common case, unsliced arrays: AND the bitmaps bytewise.
+		copy(bm, sBits)
+		if child.NullN() > 0 {
+			for i, c := range child.NullBitmapBytes()[:len(bm)] {
+				bm[i] &= c
+			}
+		}
+		nulls = n - bitutil.CountSetBits(bm, 0, n)
+	} else {
+		for i := 0; i < n; i++ {
+			if bitutil.BitIsSet(sBits, sOff+i) && child.IsValid(i) {
+				bitutil.SetBit(bm, off+i)
+			} else {
+				nulls++
+			}
 		}
 	}
 	bufs := append([]*memory.Buffer{memory.NewBufferBytes(bm)}, cd.Buffers()[1:]...)
