@@ -123,3 +123,30 @@ func (s *Stride) Restore(_ context.Context, st engine.RestoredState) error {
 	}
 	return nil
 }
+
+// NextRun skips numbers an earlier run emitted and returns the next run of
+// at most max numbers that none did, all below limit (no bound if limit
+// is negative): its first number and its length; the numbers are first,
+// first+p, first+2p, … It moves past them. n is 0 when limit is reached.
+func (s *Stride) NextRun(max, limit int64) (first, n int64) {
+	par := int64(s.par)
+	for {
+		first = int64(s.sub) + s.next*par
+		if limit >= 0 && first >= limit {
+			return first, 0
+		}
+		if !s.covered(first) {
+			break
+		}
+		s.next++
+	}
+	for n < max {
+		seq := first + n*par
+		if (limit >= 0 && seq >= limit) || (n > 0 && s.covered(seq)) {
+			break
+		}
+		n++
+	}
+	s.next += n
+	return first, n
+}

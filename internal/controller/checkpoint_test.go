@@ -464,3 +464,20 @@ func TestForceStopWhileCheckpointHangs(t *testing.T) {
 		t.Errorf("force stop took %s", took)
 	}
 }
+
+// waitEpoch waits until an epoch at least e is ready.
+func (h *harness) waitEpoch(p store.Pipeline, e int64) {
+	h.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		for _, c := range h.checkpoints(p) {
+			if c.State == store.CheckpointReady && c.Epoch >= e {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for epoch %d; have %+v", e, h.checkpoints(p))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/runnel-dev/runnel/internal/state"
 )
@@ -256,8 +258,13 @@ func (t *task) checkpoint(ctx context.Context, epoch int64, alignStart time.Time
 			return err
 		}
 	}
-	rep.SyncFinished = time.Now()
 	rep.HasState = len(snaps) > 0
+	if t.lastWM > math.MinInt64 {
+		// The subtask's event-time watermark, so that a restored run
+		// treats late rows as this one would have.
+		snaps = append(snaps, snap{id: watermarkStateID(t.node), schema: watermarkSchema, recs: []arrow.RecordBatch{watermarkBatch(t.lastWM)}})
+	}
+	rep.SyncFinished = time.Now()
 	if err := t.broadcast(ctx, Message{Signal: SignalBarrier, Epoch: epoch}); err != nil {
 		release()
 		return err
@@ -316,6 +323,52 @@ func (t *task) restore(ctx context.Context, st StateStore, job string, epoch int
 	for i, op := range t.ops {
 		if err := do(t.opIdx[i], op); err != nil {
 			return err
+		}
+	}
+	return t.restoreWatermark(ctx, st, job, epoch)
+}
+
+var watermarkSchema = arrow.NewSchema([]arrow.Field{{Name: "watermark", Type: arrow.PrimitiveTypes.Int64}}, nil)
+
+func watermarkStateID(n *Node) string { return n.OperatorID() + ".watermark" }
+
+func watermarkBatch(wm int64) arrow.RecordBatch {
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	defer b.Release()
+	b.Append(wm)
+	col := b.NewArray()
+	defer col.Release()
+	return array.NewRecordBatch(watermarkSchema, []arrow.Array{col}, 1)
+}
+
+// restoreWatermark brings the subtask's watermark back to where the
+// checkpoint left it (the lowest of the old subtasks', which at an aligned
+// barrier are the same) and lets the chain's operators see it.
+func (t *task) restoreWatermark(ctx context.Context, st StateStore, job string, epoch int64) error {
+	rs, err := readState(ctx, st, job, epoch, watermarkStateID(t.node), t.subtask, t.node.Parallelism)
+	if err != nil {
+		return &RestoreError{Epoch: epoch, Err: fmt.Errorf("watermark of %s: %w", t.node.OperatorID(), err)}
+	}
+	defer rs.release()
+	wm, found := int64(math.MaxInt64), false
+	for _, p := range rs.Parts {
+		for _, b := range p.Batches {
+			if c, ok := b.Column(0).(*array.Int64); ok && c.Len() > 0 {
+				wm, found = min(wm, c.Value(0)), true
+			}
+		}
+	}
+	if !found {
+		return nil
+	}
+	t.lastWM = wm
+	t.watermarkNow.Store(wm)
+	discard := CollectorFunc(func(context.Context, arrow.RecordBatch) error { return nil })
+	for _, op := range t.ops {
+		if h, ok := op.(WatermarkHandler); ok {
+			if err := h.ProcessWatermark(ctx, wm, discard); err != nil {
+				return &RestoreError{Epoch: epoch, Err: err}
+			}
 		}
 	}
 	return nil

@@ -26,6 +26,10 @@ type JoinConfig struct {
 	LeftKey, RightKey []int
 	TTL               int64 // µs
 	Out               *arrow.Schema
+	// LeftColumns is how many of Out's columns come from the left input
+	// (which has those, then _timestamp); checkpoints need it to rebuild
+	// each side's rows.
+	LeftColumns int
 }
 
 // NewJoin returns the constructor of a join operator.

@@ -180,7 +180,7 @@ func (p *planner) join(t *tree.JoinTableExpr) (*rel, *scope, error) {
 		Name:        kind,
 		Description: "INNER JOIN ON " + strings.Join(descs, " AND "),
 		Schema:      out,
-		NewOperator: engine.NewJoin(engine.JoinConfig{LeftKey: lk, RightKey: rk, TTL: ttl, Out: out}),
+		NewOperator: engine.NewJoin(engine.JoinConfig{LeftKey: lk, RightKey: rk, TTL: ttl, Out: out, LeftColumns: nl}),
 	}})
 	if len(rest) > 0 {
 		var cond tree.Expr = rest[0]
