@@ -118,7 +118,7 @@ func (j *join) Restore(ctx context.Context, st RestoredState) error {
 					for c := lo; c < hi; c++ {
 						appendFrom(bld.Field(c-lo), b.Column(3+c), r)
 					}
-					bld.Field(hi-lo).(*array.TimestampBuilder).Append(arrow.Timestamp(tss.Value(r)))
+					bld.Field(hi - lo).(*array.TimestampBuilder).Append(arrow.Timestamp(tss.Value(r)))
 				}
 				rows := bld.NewRecordBatch()
 				bld.Release()
