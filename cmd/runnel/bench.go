@@ -35,6 +35,7 @@ func newBenchNexmarkCmd() *cobra.Command {
 		asJSON bool
 		cpuOut string
 		etRate float64
+		ckIvl  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "nexmark --query q5 --events 10000000 --parallelism 2 [--json]",
@@ -52,7 +53,9 @@ fast as possible into a blackhole sink, and print:
 
 --json prints one JSON object with the keys query, events, parallelism,
 seconds, events_per_sec, events_per_sec_per_core, p50_ms, p99_ms and
-peak_rss_bytes. A progress bar is drawn on stderr when it is a terminal.`,
+peak_rss_bytes (and, with --checkpoint-interval, checkpoints: count,
+mean_ms, max_ms, max_bytes, max_rows). A progress bar is drawn on stderr
+when it is a terminal.`,
 		Example: `  runnel bench nexmark --query q5 --events 10000000 --parallelism 2
   runnel bench nexmark --query q0 --events 1000000 --json`,
 		Args: exactArgs(0, "no arguments"),
@@ -69,6 +72,9 @@ peak_rss_bytes. A progress bar is drawn on stderr when it is a terminal.`,
 			if par <= 0 {
 				return usageError{fmt.Errorf("--parallelism must be positive, got %d", par)}
 			}
+			if ckIvl < 0 {
+				return usageError{fmt.Errorf("--checkpoint-interval must not be negative, got %s", ckIvl)}
+			}
 			if cpuOut != "" {
 				f, err := os.Create(cpuOut)
 				if err != nil {
@@ -84,7 +90,7 @@ peak_rss_bytes. A progress bar is drawn on stderr when it is a terminal.`,
 			bar := newBenchProgress(stderr, query, events)
 			r, err := benchrun.Run(cmd.Context(), benchrun.Config{
 				Query: query, Events: events, Parallelism: par, Seed: seed, EventTimeRate: etRate,
-				Progress: bar.update,
+				Progress: bar.update, CheckpointInterval: ckIvl,
 			})
 			bar.finish(err == nil)
 			if err != nil {
@@ -106,6 +112,7 @@ peak_rss_bytes. A progress bar is drawn on stderr when it is a terminal.`,
 	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of a table")
 	f.Float64Var(&etRate, "event-time-rate", 0, "events per second of event time (0: the nexmark default, 10000000)")
 	f.StringVar(&cpuOut, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	f.DurationVar(&ckIvl, "checkpoint-interval", 0, "checkpoint the run this often into a temporary directory (0: no checkpoints)")
 	return cmd
 }
 
@@ -115,7 +122,15 @@ func writeBenchTable(w io.Writer, r benchrun.Result) error {
 	fmt.Fprintf(tw, "%s\t%d\t%d\t%.2f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f MiB\n",
 		r.Query, r.Events, r.Parallelism, r.Seconds, r.EventsPerSec, r.EventsPerSecPerCore,
 		r.P50Ms, r.P99Ms, float64(r.PeakRSSBytes)/(1<<20))
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if c := r.Checkpoints; c != nil {
+		_, err := fmt.Fprintf(w, "checkpoints: %d, mean %.1f ms, max %.1f ms, largest %.1f MiB (%d state rows)\n",
+			c.Count, c.MeanMs, c.MaxMs, float64(c.MaxBytes)/(1<<20), c.MaxRows)
+		return err
+	}
+	return nil
 }
 
 // benchProgress draws a bar on a terminal; elsewhere it prints one plain

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"slices"
 	"sort"
@@ -43,6 +44,7 @@ import (
 	"github.com/runnel-dev/runnel/bench/nexmark"
 	"github.com/runnel-dev/runnel/internal/engine"
 	"github.com/runnel-dev/runnel/internal/sql"
+	"github.com/runnel-dev/runnel/internal/state"
 )
 
 // Config is one benchmark run.
@@ -65,6 +67,21 @@ type Config struct {
 	ProgressEvery time.Duration
 	// Logger receives the engine's logs (default: discarded).
 	Logger *slog.Logger
+	// CheckpointInterval, if positive, checkpoints the run that often (one
+	// epoch at a time) into a temporary directory, as a job would.
+	CheckpointInterval time.Duration
+}
+
+// CheckpointStats sums up the checkpoints of a run.
+type CheckpointStats struct {
+	Count int `json:"count"`
+	// MeanMs and MaxMs are epoch durations, from the request to the last
+	// subtask's state being written.
+	MeanMs float64 `json:"mean_ms"`
+	MaxMs  float64 `json:"max_ms"`
+	// MaxBytes and MaxRows are the largest epoch's state.
+	MaxBytes int64 `json:"max_bytes"`
+	MaxRows  int64 `json:"max_rows"`
 }
 
 // Result is what a run measured. The JSON keys are those of
@@ -79,6 +96,8 @@ type Result struct {
 	P50Ms               float64 `json:"p50_ms"`
 	P99Ms               float64 `json:"p99_ms"`
 	PeakRSSBytes        int64   `json:"peak_rss_bytes"`
+	// Checkpoints is set when the run took checkpoints.
+	Checkpoints *CheckpointStats `json:"checkpoints,omitempty"`
 }
 
 // Cores is the divisor of events/s per core: min(parallelism, NumCPU).
@@ -129,17 +148,43 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 
+	opts := engine.RunOptions{JobID: "bench-" + cfg.Query, RunID: 1, Logger: logger}
+	var ck *checkpointer
+	if cfg.CheckpointInterval > 0 {
+		dir, err := os.MkdirTemp("", "runnel-bench-checkpoints-")
+		if err != nil {
+			return Result{}, err
+		}
+		defer os.RemoveAll(dir)
+		st, err := state.Open(ctx, dir)
+		if err != nil {
+			return Result{}, err
+		}
+		ck = newCheckpointer(cfg.CheckpointInterval)
+		opts.Checkpoints = &engine.CheckpointOptions{Store: st, OnReport: ck.report}
+	}
+
 	resetPeakRSS()
 	began := time.Now()
-	x, err := engine.NewRunner().Start(ctx, p, engine.RunOptions{JobID: "bench-" + cfg.Query, RunID: 1, Logger: logger})
+	x, err := engine.NewRunner().Start(ctx, p, opts)
 	if err != nil {
 		return Result{}, fmt.Errorf("start %s: %w", cfg.Query, err)
 	}
 	tick := time.NewTicker(cfg.ProgressEvery)
 	defer tick.Stop()
+	var ckTick <-chan time.Time
+	if ck != nil {
+		t := time.NewTicker(min(cfg.CheckpointInterval, 20*time.Millisecond))
+		defer t.Stop()
+		ckTick = t.C
+	}
 wait:
 	for {
 		select {
+		case <-ckTick:
+			if err := ck.trigger(ctx, x); err != nil {
+				return Result{}, err
+			}
 		case <-x.Done():
 			break wait
 		case <-ctx.Done():
@@ -168,7 +213,12 @@ wait:
 	}
 	secs := elapsed.Seconds()
 	p50, p99 := m.percentiles()
+	var stats *CheckpointStats
+	if ck != nil {
+		stats = ck.stats()
+	}
 	return Result{
+		Checkpoints:         stats,
 		Query:               cfg.Query,
 		Events:              emitted,
 		Parallelism:         cfg.Parallelism,
@@ -355,6 +405,14 @@ type meteredSource struct {
 	engine.Source
 	m    *meter
 	slot int
+}
+
+// Snapshot passes checkpoints through to the wrapped source.
+func (s *meteredSource) Snapshot(ctx context.Context, epoch int64) (*arrow.Schema, []arrow.RecordBatch, error) {
+	if sn, ok := s.Source.(engine.Snapshotter); ok {
+		return sn.Snapshot(ctx, epoch)
+	}
+	return nil, nil, nil
 }
 
 func (s *meteredSource) Run(ctx context.Context, stop <-chan struct{}, out engine.Collector) error {

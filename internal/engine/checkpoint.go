@@ -49,6 +49,14 @@ type Snapshotter interface {
 	Snapshot(ctx context.Context, epoch int64) (*arrow.Schema, []arrow.RecordBatch, error)
 }
 
+// DeferredSnapshotter is a Snapshotter that splits its work: on the
+// task's goroutine, SnapshotDeferred only copies what it needs (cheaply:
+// flat slices); the function it returns builds the batches beside the
+// data flow, while the task goes on. It is preferred over Snapshot.
+type DeferredSnapshotter interface {
+	SnapshotDeferred(ctx context.Context, epoch int64) (build func() (*arrow.Schema, []arrow.RecordBatch, error), err error)
+}
+
 // Restorer is implemented by stateful operators and sources; Restore is
 // called once, before any data, when a run starts from a checkpoint.
 type Restorer interface {
@@ -112,6 +120,9 @@ type CheckpointReport struct {
 	SyncFinished      time.Time
 	Finished          time.Time
 	Bytes             int64
+	// Rows is the number of state rows the subtask's operators handed
+	// over (their groups, buffered rows, positions).
+	Rows int64
 	// Files are the state files written, with their checksums.
 	Files []state.FileInfo
 	// HasState reports whether any operator of the chain wrote state;
@@ -218,8 +229,9 @@ func (t *task) checkpoint(ctx context.Context, epoch int64, alignStart time.Time
 		id     string
 		schema *arrow.Schema
 		recs   []arrow.RecordBatch
+		build  func() (*arrow.Schema, []arrow.RecordBatch, error)
 	}
-	var snaps []snap
+	var snaps []*snap
 	release := func() {
 		for _, s := range snaps {
 			for _, r := range s.recs {
@@ -231,19 +243,28 @@ func (t *task) checkpoint(ctx context.Context, epoch int64, alignStart time.Time
 		if _, ok := v.(Committer); ok {
 			rep.Committing = true
 		}
+		id := t.node.Chain[chainIdx].ID
+		prev := t.cur
+		t.cur = chainIdx
+		defer func() { t.cur = prev }()
+		if d, ok := v.(DeferredSnapshotter); ok {
+			build, err := d.SnapshotDeferred(ctx, epoch)
+			if err != nil {
+				return t.tag(fmt.Errorf("snapshot for checkpoint %d: %w", epoch, err))
+			}
+			snaps = append(snaps, &snap{id: id, build: build})
+			return nil
+		}
 		s, ok := v.(Snapshotter)
 		if !ok {
 			return nil
 		}
-		prev := t.cur
-		t.cur = chainIdx
 		schema, recs, err := s.Snapshot(ctx, epoch)
 		if err != nil {
 			return t.tag(fmt.Errorf("snapshot for checkpoint %d: %w", epoch, err))
 		}
-		t.cur = prev
 		if schema != nil {
-			snaps = append(snaps, snap{id: t.node.Chain[chainIdx].ID, schema: schema, recs: recs})
+			snaps = append(snaps, &snap{id: id, schema: schema, recs: recs})
 		}
 		return nil
 	}
@@ -262,7 +283,7 @@ func (t *task) checkpoint(ctx context.Context, epoch int64, alignStart time.Time
 	if t.lastWM > math.MinInt64 {
 		// The subtask's event-time watermark, so that a restored run
 		// treats late rows as this one would have.
-		snaps = append(snaps, snap{id: watermarkStateID(t.node), schema: watermarkSchema, recs: []arrow.RecordBatch{watermarkBatch(t.lastWM)}})
+		snaps = append(snaps, &snap{id: watermarkStateID(t.node), schema: watermarkSchema, recs: []arrow.RecordBatch{watermarkBatch(t.lastWM)}})
 	}
 	rep.SyncFinished = time.Now()
 	if err := t.broadcast(ctx, Message{Signal: SignalBarrier, Epoch: epoch}); err != nil {
@@ -277,6 +298,22 @@ func (t *task) checkpoint(ctx context.Context, epoch int64, alignStart time.Time
 		defer release()
 		var errs []error
 		for _, s := range snaps {
+			if s.build != nil {
+				schema, recs, err := s.build()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("state of %s: %w", s.id, err))
+					continue
+				}
+				if schema == nil {
+					continue
+				}
+				s.schema, s.recs = schema, recs
+			}
+			if s.id != watermarkStateID(t.node) {
+				for _, r := range s.recs {
+					rep.Rows += r.NumRows()
+				}
+			}
 			fi, err := cp.Store.WriteRecords(ctx, state.SubtaskKey(job, epoch, s.id, t.subtask), s.schema, s.recs)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("writing state of %s: %w", s.id, err))

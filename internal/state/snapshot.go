@@ -25,6 +25,19 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // format operator state snapshots use: columnar, typed, cheap to read back.
 func (s *Storage) WriteRecords(ctx context.Context, key string, schema *arrow.Schema, recs []arrow.RecordBatch) (FileInfo, error) {
 	var buf bytes.Buffer
+	// Growing a buffer of tens of MiB step by step costs more than
+	// encoding into it: size it for the batches up front.
+	size := 1 << 12
+	for _, r := range recs {
+		for _, c := range r.Columns() {
+			for _, b := range c.Data().Buffers() {
+				if b != nil {
+					size += b.Len() + 64
+				}
+			}
+		}
+	}
+	buf.Grow(size)
 	w, err := ipc.NewFileWriter(&buf, ipc.WithSchema(schema), ipc.WithAllocator(memory.DefaultAllocator))
 	if err != nil {
 		return FileInfo{}, fmt.Errorf("encoding %s: %w", key, err)
