@@ -316,7 +316,7 @@ func (m *machine) checkCheckpointTimeout(ctx context.Context) bool {
 
 // finalCheckpoint takes a checkpoint after which the sources emit nothing,
 // and waits for it. It returns ok when the state is safe; next is a state
-// a force stop asked for meanwhile.
+// a force stop asked for meanwhile, or Recovering if a task failed.
 func (m *machine) finalCheckpoint(ctx context.Context) (next lifecycle.State, ok bool) {
 	if m.exec == nil || !m.checkpointing() {
 		return "", false
@@ -350,6 +350,9 @@ func (m *machine) finalCheckpoint(ctx context.Context) (next lifecycle.State, ok
 			}
 		case <-m.exec.Done():
 			m.failCheckpoint(ctx, "the execution ended before the checkpoint completed")
+			if m.exec.Err() != nil {
+				return m.executionEnded(ctx), false
+			}
 			return "", false
 		case <-tick.C:
 			if m.checkCheckpointTimeout(ctx) {

@@ -40,6 +40,13 @@ type Config struct {
 	Checkpoints         CheckpointStorage
 	CheckpointTimeout   time.Duration // an epoch not done by then fails; 2m
 	CheckpointRetention int           // completed epochs kept per job; 3
+	// OnTransition, if set, is told of every state change once it is
+	// stored (for observers such as tests and event streams).
+	OnTransition func(jobID string, from, to lifecycle.State)
+
+	// failIn makes the handler of that state fail, as an internal error
+	// would; tests use it to drive the error path of every state.
+	failIn lifecycle.State
 	Now                 func() time.Time
 }
 

@@ -133,6 +133,7 @@ func newHarness(t *testing.T, tweak func(*Config)) *harness {
 		MaxBackoff:     40 * time.Millisecond,
 		StopTimeout:    5 * time.Second,
 	}
+	h.cfg.OnTransition = observed.add
 	if tweak != nil {
 		tweak(&h.cfg)
 	}
@@ -462,7 +463,7 @@ func TestPreviewRuntimeFailureIsFatal(t *testing.T) {
 	h.waitState(p, lifecycle.Running)
 	h.runner.crash(t, "bad row")
 	j := h.waitState(p, lifecycle.Failed)
-	if j.Status.Failure == nil || !strings.Contains(j.Status.Failure.Error, "bad row") || j.Status.Restarts != 1 {
+	if j.Status.Failure == nil || !strings.Contains(j.Status.Failure.Error, "bad row") || j.Status.Restarts != 0 {
 		t.Fatalf("status %+v failure %+v", j.Status, j.Status.Failure)
 	}
 	if h.runner.startCount() != 1 {

@@ -176,6 +176,9 @@ func (m *machine) run(ctx context.Context) {
 	for {
 		st := m.state()
 		next, err := handlerFor(st)(ctx, m)
+		if st == m.c.cfg.failIn && st != "" {
+			next, err = "", fmt.Errorf("injected failure in %s", st)
+		}
 		if ctx.Err() != nil {
 			// The controller is shutting down or the job was deleted: stop
 			// the work, leave the persisted state for the next controller.
@@ -211,7 +214,13 @@ func (m *machine) advance(ctx context.Context, to lifecycle.State) error {
 	}
 	m.setStatus(func(s *store.JobStatus) { s.State = to })
 	m.log.Info("job state changed", "from", from, "to", to)
-	return m.persist(ctx)
+	if err := m.persist(ctx); err != nil {
+		return err
+	}
+	if f := m.c.cfg.OnTransition; f != nil {
+		f(m.jobID, from, to)
+	}
+	return nil
 }
 
 // persist writes the status, retrying briefly: losing a status write would

@@ -83,6 +83,16 @@ func TestNexmarkExactlyOnce(t *testing.T) {
 			check := func(name string, got []string) {
 				t.Helper()
 				if !slices.Equal(got, want) {
+					for _, g := range got {
+						if !slices.Contains(want, g) {
+							t.Logf("%s: extra %s", name, g)
+						}
+					}
+					for _, g := range want {
+						if !slices.Contains(got, g) {
+							t.Logf("%s: missing %s", name, g)
+						}
+					}
 					t.Errorf("%s: %d rows, want %d identical to the uninterrupted run\n first got  %v\n first want %v", name, len(got), len(want), got[:min(3, len(got))], want[:min(3, len(want))])
 				}
 			}

@@ -100,6 +100,11 @@ func (m *machine) executionEnded(ctx context.Context) lifecycle.State {
 	domain := store.DomainInternal
 	m.logMessage(ctx, store.LevelError, op, task, "task failed", err.Error(), &domain)
 	m.recoverWhy = err.Error()
+	if m.p.Job.Config.TTL > 0 {
+		// Previews exist to show the user what their query does; retrying
+		// would hide the error from them.
+		return m.fail(store.DomainUser, "Job encountered a fatal error: "+err.Error())
+	}
 	return lifecycle.Recovering
 }
 

@@ -82,6 +82,11 @@ func scheduling(ctx context.Context, m *machine) (lifecycle.State, error) {
 		return lifecycle.Recovering, nil
 	}
 	m.exec = exec
+	if next := m.stopTarget(m.latest().Job.Config.Stop, false); next != "" {
+		// Stopped while the tasks were starting.
+		m.teardown(stopImmediate)
+		return next, nil
+	}
 	m.parallelism = maps.Clone(p.Job.Config.ParallelismOverrides)
 	m.metrics.reset()
 	now := m.now()

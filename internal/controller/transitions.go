@@ -11,7 +11,7 @@ import (
 // transition never reaches the store.
 var legal = map[lifecycle.State][]lifecycle.State{
 	lifecycle.Created:            {lifecycle.Compiling, lifecycle.Failing},
-	lifecycle.Compiling:          {lifecycle.Scheduling, lifecycle.Stopping, lifecycle.Failing},
+	lifecycle.Compiling:          {lifecycle.Scheduling, lifecycle.Failing},
 	lifecycle.Scheduling:         {lifecycle.Running, lifecycle.Stopping, lifecycle.Recovering, lifecycle.Failing},
 	lifecycle.Running:            {lifecycle.Rescaling, lifecycle.CheckpointStopping, lifecycle.Recovering, lifecycle.Restarting, lifecycle.Stopping, lifecycle.Finishing, lifecycle.Failing},
 	lifecycle.Rescaling:          {lifecycle.Scheduling, lifecycle.Stopping, lifecycle.Recovering, lifecycle.Failing},
@@ -20,7 +20,7 @@ var legal = map[lifecycle.State][]lifecycle.State{
 	lifecycle.Restarting:         {lifecycle.Scheduling, lifecycle.Stopping, lifecycle.Recovering, lifecycle.Failing},
 	lifecycle.Stopping:           {lifecycle.Stopped, lifecycle.Failing},
 	lifecycle.Stopped:            {lifecycle.Compiling},
-	lifecycle.Finishing:          {lifecycle.Finished, lifecycle.Recovering, lifecycle.Failing},
+	lifecycle.Finishing:          {lifecycle.Finished, lifecycle.Failing},
 	lifecycle.Finished:           nil,
 	lifecycle.Failing:            {lifecycle.Failed},
 	lifecycle.Failed:             {lifecycle.Compiling},

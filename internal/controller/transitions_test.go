@@ -20,7 +20,7 @@ func TestTransitionTable(t *testing.T) {
 	}
 	// The reachable lifecycle, written out independently of the table.
 	allow(lifecycle.Created, lifecycle.Compiling, lifecycle.Failing)
-	allow(lifecycle.Compiling, lifecycle.Scheduling, lifecycle.Stopping, lifecycle.Failing)
+	allow(lifecycle.Compiling, lifecycle.Scheduling, lifecycle.Failing)
 	allow(lifecycle.Scheduling, lifecycle.Running, lifecycle.Stopping, lifecycle.Recovering, lifecycle.Failing)
 	allow(lifecycle.Running, lifecycle.Rescaling, lifecycle.CheckpointStopping, lifecycle.Recovering,
 		lifecycle.Restarting, lifecycle.Stopping, lifecycle.Finishing, lifecycle.Failing)
@@ -30,7 +30,7 @@ func TestTransitionTable(t *testing.T) {
 	allow(lifecycle.Restarting, lifecycle.Scheduling, lifecycle.Stopping, lifecycle.Recovering, lifecycle.Failing)
 	allow(lifecycle.Stopping, lifecycle.Stopped, lifecycle.Failing)
 	allow(lifecycle.Stopped, lifecycle.Compiling)
-	allow(lifecycle.Finishing, lifecycle.Finished, lifecycle.Recovering, lifecycle.Failing)
+	allow(lifecycle.Finishing, lifecycle.Finished, lifecycle.Failing)
 	allow(lifecycle.Failing, lifecycle.Failed)
 	allow(lifecycle.Failed, lifecycle.Compiling)
 

@@ -187,7 +187,22 @@ func (s *Sink) Flush(context.Context) (*PendingFile, error) {
 
 // Publish makes a pending file visible under its final name. Publishing a
 // file again once it is visible is a no-op, so a restore may repeat it.
-func (s *Sink) Publish(_ context.Context, p PendingFile) error {
+func (s *Sink) Publish(ctx context.Context, p PendingFile) error {
+	if err := publish(p); err != nil {
+		return err
+	}
+	for i, q := range s.pending {
+		if q == p {
+			s.pending = append(s.pending[:i], s.pending[i+1:]...)
+			break
+		}
+	}
+	return nil
+}
+
+// publish renames a completed file to its final name and makes the rename
+// durable. It touches no sink state, so commits may run beside the task.
+func publish(p PendingFile) error {
 	if err := os.Rename(p.Temp, p.Final); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			if _, serr := os.Stat(p.Final); serr == nil {
@@ -195,12 +210,6 @@ func (s *Sink) Publish(_ context.Context, p PendingFile) error {
 			}
 		}
 		return fmt.Errorf("commit %s: %w", p.Final, err)
-	}
-	for i, q := range s.pending {
-		if q == p {
-			s.pending = append(s.pending[:i], s.pending[i+1:]...)
-			break
-		}
 	}
 	// The rename is durable once the directory is synced.
 	return syncDir(filepath.Dir(p.Final))

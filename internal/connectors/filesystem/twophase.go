@@ -74,7 +74,7 @@ func (s *Sink) Commit(ctx context.Context, epoch int64) error {
 		}
 		var left []PendingFile
 		for _, p := range files {
-			if err := s.Publish(ctx, p); err != nil {
+			if err := publish(p); err != nil {
 				errs = append(errs, err)
 				left = append(left, p)
 			}
@@ -106,7 +106,7 @@ func (s *Sink) Restore(ctx context.Context, st engine.RestoredState) error {
 				return fmt.Errorf("filesystem sink state: unexpected schema %s", b.Schema())
 			}
 			for i := 0; i < int(b.NumRows()); i++ {
-				if err := s.Publish(ctx, PendingFile{Temp: temp.Value(i), Final: final.Value(i)}); err != nil {
+				if err := publish(PendingFile{Temp: temp.Value(i), Final: final.Value(i)}); err != nil {
 					errs = append(errs, err)
 				}
 			}
