@@ -87,6 +87,10 @@ type Controller struct {
 
 	mu       sync.Mutex
 	machines map[string]*machine // by job id
+	// exited holds, per job whose machine has ended, when it last wrote
+	// the job's status: a listing older than that is stale and must not
+	// start the job again.
+	exited map[string]time.Time
 	wg       sync.WaitGroup
 }
 
@@ -96,7 +100,7 @@ func New(cfg Config) (*Controller, error) {
 		return nil, errors.New("controller: store, runner and output hub are required")
 	}
 	cfg.setDefaults()
-	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "controller"), machines: make(map[string]*machine), nudge: make(chan struct{}, 1)}, nil
+	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "controller"), machines: make(map[string]*machine), exited: make(map[string]time.Time), nudge: make(chan struct{}, 1)}, nil
 }
 
 // Run converges jobs on their desired state until ctx ends. Then it stops
@@ -159,6 +163,11 @@ func (c *Controller) sync(ctx context.Context) error {
 		if settled(p) || ctx.Err() != nil {
 			continue
 		}
+		if last, ok := c.exited[p.Job.ID]; ok && p.Job.Status.UpdatedAt.Before(last) {
+			// Read before its machine's last write: the machine has just
+			// finished with this job, and the next listing will say how.
+			continue
+		}
 		m := newMachine(c, p)
 		mctx, cancel := context.WithCancel(ctx)
 		m.cancel = cancel
@@ -171,6 +180,7 @@ func (c *Controller) sync(ctx context.Context) error {
 			c.mu.Lock()
 			if c.machines[m.jobID] == m {
 				delete(c.machines, m.jobID)
+				c.exited[m.jobID] = m.lastPersisted
 			}
 			c.mu.Unlock()
 		}()
@@ -178,6 +188,11 @@ func (c *Controller) sync(ctx context.Context) error {
 	for id, m := range c.machines {
 		if !seen[id] {
 			m.cancel()
+		}
+	}
+	for id := range c.exited {
+		if !seen[id] {
+			delete(c.exited, id) // deleted jobs
 		}
 	}
 	return nil

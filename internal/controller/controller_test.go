@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -127,7 +128,7 @@ func newHarness(t *testing.T, tweak func(*Config)) *harness {
 	h := &harness{t: t, store: st, runner: &faultRunner{inner: engine.NewRunner()}, hub: output.NewHub(32)}
 	h.cfg = Config{
 		Store: st, Runner: h.runner, Hub: h.hub,
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:         testLogger(),
 		PollInterval:   20 * time.Millisecond,
 		InitialBackoff: 10 * time.Millisecond,
 		MaxBackoff:     40 * time.Millisecond,
@@ -567,4 +568,60 @@ func TestNudgeSyncsWithoutWaitingForPoll(t *testing.T) {
 	}
 	h.ctrl.Nudge()
 	h.waitState(p, lifecycle.Running)
+}
+
+// testLogger discards the controller's logs unless RUNNEL_TEST_LOG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("RUNNEL_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// staleStore answers AllPipelines with an older listing when told to, as a
+// listing read just before a machine's last write would be.
+type staleStore struct {
+	store.Store
+	mu    sync.Mutex
+	stale []store.Pipeline
+	serve bool
+}
+
+func (s *staleStore) AllPipelines(ctx context.Context) ([]store.Pipeline, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.serve && s.stale != nil {
+		return s.stale, nil
+	}
+	ps, err := s.Store.AllPipelines(ctx)
+	if err == nil && !s.serve {
+		s.stale = ps
+	}
+	return ps, err
+}
+
+// TestStaleListingDoesNotRestartFinishedJob: a listing taken while a job
+// ran, read after its machine finished it, must not start it again.
+func TestStaleListingDoesNotRestartFinishedJob(t *testing.T) {
+	var ss *staleStore
+	h := newHarness(t, func(c *Config) {
+		ss = &staleStore{Store: c.Store}
+		c.Store = ss
+	})
+	p := h.create(`CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '2000', message_count = '600');
+CREATE TABLE sink WITH (connector = 'blackhole');
+INSERT INTO sink SELECT counter FROM impulse;`, false, 0)
+	h.waitState(p, lifecycle.Running)
+	time.Sleep(50 * time.Millisecond) // a listing that says Running is kept
+	ss.mu.Lock()
+	ss.serve = true
+	ss.mu.Unlock()
+	h.waitState(p, lifecycle.Finished)
+	time.Sleep(300 * time.Millisecond) // many polls of the stale listing
+	if n := h.runner.startCount(); n != 1 {
+		t.Fatalf("the finished job was started %d times", n)
+	}
+	if s, ok := h.ctrl.State(p.Job.ID); ok {
+		t.Fatalf("a machine runs the finished job again, in %s", s)
+	}
 }

@@ -16,14 +16,26 @@ import (
 var observed = &transitions{seen: map[[2]lifecycle.State]bool{}}
 
 type transitions struct {
-	mu   sync.Mutex
-	seen map[[2]lifecycle.State]bool
+	mu    sync.Mutex
+	seen  map[[2]lifecycle.State]bool
+	byJob map[string][]lifecycle.State
 }
 
-func (t *transitions) add(_ string, from, to lifecycle.State) {
+func (t *transitions) add(job string, from, to lifecycle.State) {
 	t.mu.Lock()
 	t.seen[[2]lifecycle.State{from, to}] = true
+	if t.byJob == nil {
+		t.byJob = map[string][]lifecycle.State{}
+	}
+	t.byJob[job] = append(t.byJob[job], to)
 	t.mu.Unlock()
+}
+
+// history is the states a job went through.
+func (t *transitions) history(job string) []lifecycle.State {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]lifecycle.State(nil), t.byJob[job]...)
 }
 
 // TestMain checks, after a full run of the package's tests, that they

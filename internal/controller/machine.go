@@ -72,6 +72,8 @@ type machine struct {
 	jobID  string
 	log    *slog.Logger
 	cancel context.CancelFunc
+	// lastPersisted is the UpdatedAt of the last status written.
+	lastPersisted time.Time
 
 	updates chan store.Pipeline // latest desired state; capacity 1, newest wins
 	p       store.Pipeline      // desired state as last seen
@@ -231,6 +233,7 @@ func (m *machine) persist(ctx context.Context) error {
 		st := m.snapshot()
 		st.UpdatedAt = m.now()
 		if err = m.c.cfg.Store.UpdateJobStatus(ctx, m.jobID, st); err == nil {
+			m.lastPersisted = st.UpdatedAt
 			return nil
 		}
 		if errors.Is(err, store.ErrNotFound) || ctx.Err() != nil {

@@ -85,7 +85,7 @@ func TestNexmarkExactlyOnce(t *testing.T) {
 				if !slices.Equal(got, want) {
 					for _, g := range got {
 						if !slices.Contains(want, g) {
-							t.Logf("%s: extra %s", name, g)
+							t.Logf("%s: unexpected %s", name, g)
 						}
 					}
 					for _, g := range want {
