@@ -47,7 +47,7 @@ type Config struct {
 	// failIn makes the handler of that state fail, as an internal error
 	// would; tests use it to drive the error path of every state.
 	failIn lifecycle.State
-	Now                 func() time.Time
+	Now    func() time.Time
 }
 
 func (c *Config) setDefaults() {
@@ -91,7 +91,7 @@ type Controller struct {
 	// the job's status: a listing older than that is stale and must not
 	// start the job again.
 	exited map[string]time.Time
-	wg       sync.WaitGroup
+	wg     sync.WaitGroup
 }
 
 // New checks cfg and returns a controller; Run starts it.
