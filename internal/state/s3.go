@@ -38,8 +38,11 @@ type s3Location struct {
 // Credentials never come from the URL: they would end up in configs and logs.
 func parseS3URL(u *url.URL) (s3Location, error) {
 	var loc s3Location
+	// Errors name the URL without user info or query, where a secret
+	// might have been put by mistake.
+	shown := "s3://" + u.Host + u.Path
 	fail := func(format string, args ...any) (s3Location, error) {
-		return s3Location{}, fmt.Errorf("checkpoint url %q: %s", u.Redacted(), fmt.Sprintf(format, args...))
+		return s3Location{}, fmt.Errorf("checkpoint url %q: %s", shown, fmt.Sprintf(format, args...))
 	}
 	if u.User != nil {
 		return fail("credentials do not belong in the URL; set them in the AWS environment (AWS_ACCESS_KEY_ID, AWS_PROFILE, …)")
@@ -57,7 +60,11 @@ func parseS3URL(u *url.URL) (s3Location, error) {
 		}
 		loc.prefix = p + "/"
 	}
-	for name, vals := range u.Query() {
+	query, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return fail("bad query: %v", err)
+	}
+	for name, vals := range query {
 		if len(vals) != 1 {
 			return fail("parameter %s given %d times", name, len(vals))
 		}
@@ -65,11 +72,11 @@ func parseS3URL(u *url.URL) (s3Location, error) {
 		switch name {
 		case "endpoint":
 			e, err := url.Parse(v)
-			if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
-				return fail("endpoint %q is not an http:// or https:// URL", v)
-			}
-			if e.User != nil {
+			switch {
+			case err == nil && e.User != nil:
 				return fail("endpoint must not carry credentials")
+			case err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "":
+				return fail("endpoint %q is not an http:// or https:// URL", v)
 			}
 			loc.endpoint = v
 		case "region":
@@ -92,7 +99,10 @@ func parseS3URL(u *url.URL) (s3Location, error) {
 
 // String is the canonical URL, for logs and the config dump.
 func (l s3Location) String() string {
-	u := url.URL{Scheme: "s3", Host: l.bucket, Path: "/" + l.prefix}
+	s := "s3://" + l.bucket
+	if l.prefix != "" {
+		s += "/" + strings.TrimSuffix(l.prefix, "/")
+	}
 	q := url.Values{}
 	if l.endpoint != "" {
 		q.Set("endpoint", l.endpoint)
@@ -103,8 +113,10 @@ func (l s3Location) String() string {
 	if l.pathStyle {
 		q.Set("path_style", "true")
 	}
-	u.RawQuery = q.Encode()
-	return strings.TrimSuffix(u.String(), "/")
+	if len(q) > 0 {
+		s += "?" + q.Encode()
+	}
+	return s
 }
 
 // openS3 builds a client from the default AWS chain (environment, shared

@@ -29,9 +29,16 @@ func TestOpenLocal(t *testing.T) {
 	if err != nil || s2.URL() != s.URL() {
 		t.Fatalf("file url: %v %v", s2, err)
 	}
-	for _, bad := range []string{"", "gs://b", "http://example.com/x"} {
-		if _, err := Open(ctx, bad); err == nil {
-			t.Errorf("Open(%q) accepted", bad)
+	for bad, want := range map[string]string{
+		"":                     "empty",
+		"gs://b":               `unsupported scheme "gs"`,
+		"http://example.com/x": `unsupported scheme "http"`,
+		"s3://":                "no bucket",
+		"s3://b?bogus=1":       `unknown parameter "bogus"`,
+		"::":                   "missing protocol scheme",
+	} {
+		if _, err := Open(ctx, bad); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Open(%q): %v, want an error saying %q", bad, err, want)
 		}
 	}
 }

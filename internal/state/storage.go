@@ -73,7 +73,7 @@ func Open(ctx context.Context, rawURL string) (*Storage, error) {
 	case "s3":
 		return openS3(ctx, u)
 	default:
-		return nil, fmt.Errorf("checkpoint url %q: unsupported scheme %q (expected file:// or s3://)", u.Redacted(), u.Scheme)
+		return nil, fmt.Errorf("checkpoint url: unsupported scheme %q (expected file:// or s3://)", u.Scheme)
 	}
 }
 
