@@ -10,6 +10,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -21,6 +22,10 @@ import (
 // defaultRegion is used when neither the URL nor the AWS environment names
 // one; S3-compatible stores usually accept any region.
 const defaultRegion = "us-east-1"
+
+// openCheckTimeout bounds the bucket check at Open, so that an unreachable
+// endpoint fails startup promptly instead of after every retry's backoff.
+const openCheckTimeout = 30 * time.Second
 
 // maxDeleteBatch is the most keys one DeleteObjects call takes.
 const maxDeleteBatch = 1000
@@ -145,7 +150,9 @@ func openS3(ctx context.Context, u *url.URL) (*Storage, error) {
 		}
 		o.UsePathStyle = loc.pathStyle
 	})
-	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(loc.bucket)}); err != nil {
+	checkCtx, cancel := context.WithTimeout(ctx, openCheckTimeout)
+	defer cancel()
+	if _, err := client.HeadBucket(checkCtx, &s3.HeadBucketInput{Bucket: aws.String(loc.bucket)}); err != nil {
 		return nil, fmt.Errorf("checkpoint storage %s: bucket %q: %w", loc, loc.bucket, err)
 	}
 	return &Storage{blobs: newS3Store(client, loc.bucket, loc.prefix), url: loc.String()}, nil

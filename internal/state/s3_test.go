@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"net"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -128,6 +129,16 @@ func TestOpenS3(t *testing.T) {
 	// A bucket that does not exist fails at Open, not at the first checkpoint.
 	if _, err := Open(ctx, "s3://missing?path_style=true&endpoint="+url.QueryEscape(endpoint)); err == nil || !strings.Contains(err.Error(), `bucket "missing"`) {
 		t.Errorf("missing bucket: %v", err)
+	}
+	// Nor does a store that does not answer.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	_ = ln.Close()
+	if _, err := Open(ctx, "s3://bucket?path_style=true&endpoint="+url.QueryEscape(closed)); err == nil {
+		t.Error("open of a store that does not answer succeeded")
 	}
 	// A region in the URL is taken; so is one from the environment.
 	if _, err := Open(ctx, raw+"&region=eu-central-1"); err != nil {
