@@ -137,6 +137,19 @@ func TestConformanceWriteReadList(t *testing.T) {
 	})
 }
 
+func TestConformanceCancelledContext(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Storage) {
+		if err := s.Write(context.Background(), "jobs/j/x.bin", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := s.List(ctx, "jobs/"); !errors.Is(err, context.Canceled) {
+			t.Errorf("list with a cancelled context: %v", err)
+		}
+	})
+}
+
 func TestConformanceDeletePrefix(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *Storage) {
 		ctx := context.Background()
