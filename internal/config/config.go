@@ -61,7 +61,9 @@ type Controller struct {
 	HealthyDuration  time.Duration `koanf:"healthy_duration"`
 	StopTimeout      time.Duration `koanf:"stop_timeout"`
 	// CheckpointURL is where checkpoint files go: file:///path (default:
-	// the checkpoints folder of the data dir).
+	// the checkpoints folder of the data dir) or
+	// s3://bucket/prefix?endpoint=…&region=…&path_style=true, with
+	// credentials from the AWS environment (see state.Open).
 	CheckpointURL       string        `koanf:"checkpoint_url"`
 	CheckpointTimeout   time.Duration `koanf:"checkpoint_timeout"`   // an epoch not done by then fails
 	CheckpointRetention int           `koanf:"checkpoint_retention"` // completed epochs kept per job

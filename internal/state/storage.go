@@ -1,17 +1,15 @@
 // Package state keeps checkpoint state: the files operators write at each
-// epoch, under a checkpoint URL (file:// under the data dir by default),
-// laid out by job, epoch, operator and subtask, with retention of old
-// epochs so that storage stays bounded.
+// epoch, under a checkpoint URL (file:// under the data dir by default, or
+// s3:// for object storage), laid out by job, epoch, operator and subtask,
+// with retention of old epochs so that storage stays bounded.
 package state
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
-	"os"
-	"path/filepath"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,122 +18,114 @@ import (
 // ErrNotFound is returned for a key that holds no file.
 var ErrNotFound = errors.New("checkpoint file not found")
 
-// Storage reads and writes checkpoint files under a root directory. Keys
-// are slash-separated paths relative to it.
-type Storage struct {
-	root string
+// blobStore is what a backend provides: whole-object put and get, listing
+// by key prefix and deletion. Keys are slash-separated and already
+// validated. Everything above it (records, epochs, retention) is written
+// once, in Storage.
+type blobStore interface {
+	// put stores data at key; readers see the whole object or none of it.
+	put(ctx context.Context, key string, data []byte) error
+	// get returns the object at key, or an error wrapping ErrNotFound.
+	get(ctx context.Context, key string) ([]byte, error)
+	// list returns the keys starting with prefix, in any order.
+	list(ctx context.Context, prefix string) ([]string, error)
+	// delete removes keys; a key already gone is not an error.
+	delete(ctx context.Context, keys []string) error
 }
 
-// Open opens checkpoint storage at rawURL: a local directory given as
-// file:///abs/path or as a bare path. Object storage (s3://) comes with
-// the checkpointing work that needs it.
-func Open(_ context.Context, rawURL string) (*Storage, error) {
+// folderDeleter is implemented by backends with real folders, so that
+// deleting a folder prefix also takes the folder itself and leftovers that
+// list does not show (temporary files of interrupted writes).
+type folderDeleter interface {
+	deleteFolder(ctx context.Context, prefix string) error
+}
+
+// Storage reads and writes checkpoint files. Keys are slash-separated
+// paths relative to the root the URL names. It is safe for concurrent use.
+type Storage struct {
+	blobs blobStore
+	url   string
+}
+
+// Open opens checkpoint storage at rawURL:
+//
+//   - file:///abs/path or a bare path: a local directory, created if absent;
+//   - s3://bucket/optional/prefix?endpoint=URL&region=R&path_style=true:
+//     an S3 bucket, with credentials from the standard AWS environment.
+func Open(ctx context.Context, rawURL string) (*Storage, error) {
 	if rawURL == "" {
 		return nil, errors.New("checkpoint url is empty")
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint url %q: %w", rawURL, err)
+		// url.Error repeats the input, which may carry a secret; say only why.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("checkpoint url: %w", err)
 	}
-	dir := rawURL
 	switch u.Scheme {
 	case "":
+		return openLocal(rawURL)
 	case "file":
-		dir = u.Path
+		return openLocal(u.Path)
+	case "s3":
+		return openS3(ctx, u)
 	default:
-		return nil, fmt.Errorf("checkpoint url %q: unsupported scheme %q (expected file://)", rawURL, u.Scheme)
+		return nil, fmt.Errorf("checkpoint url: unsupported scheme %q (expected file:// or s3://)", u.Scheme)
 	}
-	if dir, err = filepath.Abs(dir); err != nil {
-		return nil, fmt.Errorf("checkpoint dir: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("creating checkpoint dir: %w", err)
-	}
-	return &Storage{root: dir}, nil
 }
 
-// URL is where the storage lives.
-func (s *Storage) URL() string { return "file://" + s.root }
+// URL is where the storage lives, without credentials.
+func (s *Storage) URL() string { return s.url }
 
-func (s *Storage) path(key string) (string, error) {
-	clean := filepath.FromSlash(key)
-	if !filepath.IsLocal(clean) {
-		return "", fmt.Errorf("checkpoint key %q escapes the storage root", key)
-	}
-	return filepath.Join(s.root, clean), nil
-}
-
-// Write stores data at key. Readers see the whole file or none of it: the
-// data goes to a temporary file beside the target, is synced, and is then
-// renamed into place.
-func (s *Storage) Write(_ context.Context, key string, data []byte) error {
-	p, err := s.path(key)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
-		return fmt.Errorf("writing %s: %w", key, err)
-	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", key, err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, p)
-	}
-	if werr != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", key, werr)
+// checkKey rejects keys that could leave the storage root on any backend,
+// so that both behave alike.
+func checkKey(key string) error {
+	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, `\`) || path.Clean(key) != key || key == "." || key == ".." || strings.HasPrefix(key, "../") {
+		return fmt.Errorf("checkpoint key %q is not a clean relative path inside the storage root", key)
 	}
 	return nil
 }
 
-// Read returns the file at key, or ErrNotFound.
-func (s *Storage) Read(_ context.Context, key string) ([]byte, error) {
-	p, err := s.path(key)
-	if err != nil {
+// checkPrefix applies checkKey to a listing or deletion prefix, which may
+// also be empty (everything) or end in "/" (a folder).
+func checkPrefix(prefix string) error {
+	if prefix == "" {
+		return nil
+	}
+	if err := checkKey(strings.TrimSuffix(prefix, "/")); err != nil {
+		return fmt.Errorf("checkpoint prefix %q is not a clean relative path inside the storage root", prefix)
+	}
+	return nil
+}
+
+// Write stores data at key. Readers see the whole file or none of it.
+func (s *Storage) Write(ctx context.Context, key string, data []byte) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	return s.blobs.put(ctx, key, data)
+}
+
+// Read returns the file at key, or an error wrapping ErrNotFound.
+func (s *Storage) Read(ctx context.Context, key string) ([]byte, error) {
+	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", key, ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", key, err)
-	}
-	return data, nil
+	return s.blobs.get(ctx, key)
 }
 
 // List returns the keys of the files under prefix, sorted. Temporary files
 // of writes in progress are not listed.
-func (s *Storage) List(_ context.Context, prefix string) ([]string, error) {
-	var keys []string
-	err := filepath.WalkDir(s.root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() || strings.HasPrefix(d.Name(), ".tmp-") {
-			return nil
-		}
-		rel, err := filepath.Rel(s.root, p)
-		if err != nil {
-			return err
-		}
-		if key := filepath.ToSlash(rel); strings.HasPrefix(key, prefix) {
-			keys = append(keys, key)
-		}
-		return nil
-	})
+func (s *Storage) List(ctx context.Context, prefix string) ([]string, error) {
+	if err := checkPrefix(prefix); err != nil {
+		return nil, err
+	}
+	keys, err := s.blobs.list(ctx, prefix)
 	if err != nil {
-		return nil, fmt.Errorf("listing %s: %w", prefix, err)
+		return nil, err
 	}
 	slices.Sort(keys)
 	return keys, nil
@@ -144,30 +134,20 @@ func (s *Storage) List(_ context.Context, prefix string) ([]string, error) {
 // DeletePrefix removes every file under prefix; a prefix ending in "/" is
 // a folder and goes with them.
 func (s *Storage) DeletePrefix(ctx context.Context, prefix string) error {
-	if strings.HasSuffix(prefix, "/") {
-		p, err := s.path(strings.TrimSuffix(prefix, "/"))
-		if err != nil {
-			return err
-		}
-		if err := os.RemoveAll(p); err != nil {
-			return fmt.Errorf("deleting %s: %w", prefix, err)
-		}
-		return nil
+	if err := checkPrefix(prefix); err != nil {
+		return err
 	}
-	keys, err := s.List(ctx, prefix)
+	if fd, ok := s.blobs.(folderDeleter); ok && strings.HasSuffix(prefix, "/") {
+		return fd.deleteFolder(ctx, prefix)
+	}
+	keys, err := s.blobs.list(ctx, prefix)
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
-		p, err := s.path(k)
-		if err != nil {
-			return err
-		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("deleting %s: %w", k, err)
-		}
+	if len(keys) == 0 {
+		return nil
 	}
-	return nil
+	return s.blobs.delete(ctx, keys)
 }
 
 // EpochPrefix is the folder of one job's epoch. Epochs are zero-padded so
