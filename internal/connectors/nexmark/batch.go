@@ -295,10 +295,16 @@ func (b *batch) finish(g *Generator) arrow.RecordBatch {
 	} else {
 		auction = b.auction.array(n)
 	}
+	var bid arrow.Array
+	if g.skip.Bid {
+		bid = g.constant("bid", n, nullStructs(BidType))
+	} else {
+		bid = b.bid.array(n, g)
+	}
 	cols := []arrow.Array{
 		person,
 		auction,
-		b.bid.array(n, g),
+		bid,
 		array.MakeFromData(ts),
 	}
 	ts.Release()

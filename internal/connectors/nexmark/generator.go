@@ -196,11 +196,11 @@ type Generator struct {
 }
 
 // Skips lists what a generator need not make because the query does not
-// read it: the person or auction column (left NULL in every row), or a
-// string field of bids (left empty). Events keep their numbers and every
+// read it: the person, auction or bid column (left NULL in every row), or
+// a string field of bids (left empty). Events keep their numbers and every
 // value that is made is the same as without skips.
 type Skips struct {
-	Person, Auction              bool
+	Person, Auction, Bid         bool
 	BidChannel, BidURL, BidExtra bool
 }
 
@@ -254,7 +254,9 @@ func (g *Generator) Batch(first, stride uint64, n int) arrow.RecordBatch {
 				g.auction(row, ev, &r, ns)
 			}
 		default:
-			g.bid(row, ev, &r, ns)
+			if !g.skip.Bid {
+				g.bid(row, ev, &r, ns)
+			}
 		}
 		ev += stride
 	}

@@ -231,6 +231,7 @@ func (Connector) NewTable(spec connectors.TableSpec) (*connectors.Table, error) 
 			skip := Skips{
 				Person:     !r.Column("person"),
 				Auction:    !r.Column("auction"),
+				Bid:        !r.Column("bid"),
 				BidChannel: !r.Field("bid", "channel"),
 				BidURL:     !r.Field("bid", "url"),
 				BidExtra:   !r.Field("bid", "extra"),

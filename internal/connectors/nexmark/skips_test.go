@@ -17,6 +17,11 @@ func TestSkips(t *testing.T) {
 	for _, n := range []int{4096, 1000, 4096, 5000} {
 		a := full.Batch(uint64(n), 1, n)
 		b := part.Batch(uint64(n), 1, n)
+		only := NewGenerator(7, time.Unix(0, 0), DefaultEventTimeRate, Schema())
+		only.skip = Skips{Auction: true, Bid: true}
+		if c := only.Batch(0, 1, 4096); c.Column(2).NullN() != 4096 || c.Column(1).NullN() != 4096 || c.Column(0).NullN() != 4096-82 {
+			t.Fatalf("bid/auction/person nulls %d/%d/%d", c.Column(2).NullN(), c.Column(1).NullN(), c.Column(0).NullN())
+		}
 		if b.Column(0).NullN() != n || b.Column(1).NullN() != n {
 			t.Fatalf("person/auction nulls %d/%d of %d", b.Column(0).NullN(), b.Column(1).NullN(), n)
 		}
