@@ -55,6 +55,18 @@ type TableSpec struct {
 	Options *Options
 }
 
+// Reads says what a statement may read of a source table, for sources
+// that can skip the rest (see Table.NewSourceReading). Both functions
+// err on the side of "may read".
+type Reads struct {
+	// Column reports whether the statement may read a column at all
+	// (its values or whether it is NULL).
+	Column func(name string) bool
+	// Field reports whether it may read a field of a struct column
+	// (beyond whether the struct is NULL).
+	Field func(column, field string) bool
+}
+
 // Table is a connector's validated table: what it reads or how it writes.
 type Table struct {
 	// Columns is what a source produces, or what a sink accepts; nil for a
@@ -65,6 +77,11 @@ type Table struct {
 	// NewSource builds source instances; nil if the table cannot be read.
 	// Sources append the engine.TimestampField column to their batches.
 	NewSource func(engine.TaskInfo) (engine.Source, error)
+	// NewSourceReading, if set, is NewSource for a statement that reads
+	// only what r allows; the source may put anything (NULLs, empty
+	// values) in the columns and fields r rules out, which saves making
+	// them.
+	NewSourceReading func(r Reads) func(engine.TaskInfo) (engine.Source, error)
 	// NewSink returns the constructor of sink instances for batches of the
 	// given schema (the table's columns then engine.TimestampField); nil if
 	// the table cannot be written.

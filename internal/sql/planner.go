@@ -643,7 +643,7 @@ func (p *planner) addSource(src *table, watermarks bool) (int, *arrow.Schema) {
 		Name:        src.connector + " source",
 		Description: src.t.Description,
 		Schema:      srcSchema,
-		NewSource:   src.t.NewSource,
+		NewSource:   p.sourceFor(src),
 	}})
 	if src.eventCol >= 0 {
 		exprs := make([]expr.Expr, 0, len(src.t.Columns)+1)

@@ -212,16 +212,56 @@ func (b *bidCols) reset(n int) {
 	}
 }
 
-func (b *bidCols) array(n int) arrow.Array {
+func (b *bidCols) array(n int, g *Generator) arrow.Array {
+	str := func(c *strCol, skip bool, name string) arrow.ArrayData {
+		if !skip {
+			return c.arrayData(n)
+		}
+		a := g.constant(name, n, emptyStrings)
+		d := a.Data()
+		d.Retain()
+		a.Release()
+		return d
+	}
 	return structArray(BidType, n, &b.valid, []arrow.ArrayData{
 		b.auction.arrayData(arrow.PrimitiveTypes.Int64),
 		b.bidder.arrayData(arrow.PrimitiveTypes.Int64),
 		b.price.arrayData(arrow.PrimitiveTypes.Int64),
-		b.channel.arrayData(n),
-		b.url.arrayData(n),
+		str(&b.channel, g.skip.BidChannel, "channel"),
+		str(&b.url, g.skip.BidURL, "url"),
 		b.datetime.arrayData(timestampType),
-		b.extra.arrayData(n),
+		str(&b.extra, g.skip.BidExtra, "extra"),
 	})
+}
+
+// emptyStrings is a string column of n empty strings.
+func emptyStrings(n int) arrow.Array {
+	d := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{
+		nil, memory.NewBufferBytes(make([]byte, 4*(n+1))), nil,
+	}, nil, 0, 0)
+	defer d.Release()
+	return array.MakeFromData(d)
+}
+
+// constant returns the first n rows of the generator's constant column
+// name, made by mk with at least MaxBatchRows rows.
+func (g *Generator) constant(name string, n int, mk func(n int) arrow.Array) arrow.Array {
+	a := g.consts[name]
+	if a == nil || a.Len() < n {
+		if a != nil {
+			a.Release()
+		}
+		a = mk(max(n, MaxBatchRows))
+		if g.consts == nil {
+			g.consts = map[string]arrow.Array{}
+		}
+		g.consts[name] = a
+	}
+	return array.NewSlice(a, 0, int64(n))
+}
+
+func nullStructs(t arrow.DataType) func(n int) arrow.Array {
+	return func(n int) arrow.Array { return array.MakeArrayOfNull(memory.DefaultAllocator, t, n) }
 }
 
 // batch is the generator's scratch space for one batch.
@@ -241,17 +281,34 @@ func (b *batch) reset(n int) {
 	b.bid.reset(n)
 }
 
-func (b *batch) finish(schema *arrow.Schema) arrow.RecordBatch {
+func (b *batch) finish(g *Generator) arrow.RecordBatch {
 	n := b.n
 	ts := b.ts.arrayData(timestampType)
+	var person, auction arrow.Array
+	if g.skip.Person {
+		person = g.constant("person", n, nullStructs(PersonType))
+	} else {
+		person = b.person.array(n)
+	}
+	if g.skip.Auction {
+		auction = g.constant("auction", n, nullStructs(AuctionType))
+	} else {
+		auction = b.auction.array(n)
+	}
+	var bid arrow.Array
+	if g.skip.Bid {
+		bid = g.constant("bid", n, nullStructs(BidType))
+	} else {
+		bid = b.bid.array(n, g)
+	}
 	cols := []arrow.Array{
-		b.person.array(n),
-		b.auction.array(n),
-		b.bid.array(n),
+		person,
+		auction,
+		bid,
 		array.MakeFromData(ts),
 	}
 	ts.Release()
-	rec := array.NewRecordBatch(schema, cols, int64(n))
+	rec := array.NewRecordBatch(g.schema, cols, int64(n))
 	for _, c := range cols {
 		c.Release()
 	}

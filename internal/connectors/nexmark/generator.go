@@ -189,6 +189,19 @@ type Generator struct {
 	chanText []byte
 	scratch  []byte
 	b        batch
+	skip     Skips
+	// consts holds all-NULL and all-empty columns for what is skipped,
+	// built once and sliced for each batch.
+	consts map[string]arrow.Array
+}
+
+// Skips lists what a generator need not make because the query does not
+// read it: the person, auction or bid column (left NULL in every row), or
+// a string field of bids (left empty). Events keep their numbers and every
+// value that is made is the same as without skips.
+type Skips struct {
+	Person, Auction, Bid         bool
+	BidChannel, BidURL, BidExtra bool
 }
 
 // NewGenerator returns a generator whose event 0 happens at first and
@@ -233,15 +246,21 @@ func (g *Generator) Batch(first, stride uint64, n int) arrow.RecordBatch {
 		b.ts[row] = ns / 1000
 		switch KindOf(ev) {
 		case KindPerson:
-			g.person(row, ev, &r, ns)
+			if !g.skip.Person {
+				g.person(row, ev, &r, ns)
+			}
 		case KindAuction:
-			g.auction(row, ev, &r, ns)
+			if !g.skip.Auction {
+				g.auction(row, ev, &r, ns)
+			}
 		default:
-			g.bid(row, ev, &r, ns)
+			if !g.skip.Bid {
+				g.bid(row, ev, &r, ns)
+			}
 		}
 		ev += stride
 	}
-	return b.finish(g.schema)
+	return b.finish(g)
 }
 
 // randomString cuts a string of length [3, maxLen) from the pool.
@@ -380,16 +399,31 @@ func (g *Generator) bid(row int, ev uint64, r *rng, ns int64) {
 	b.price[row] = nextPrice(r)
 	b.datetime[row] = ns / 1000
 
+	// The random draws happen whether or not their strings are skipped,
+	// so that the draws after them do not change.
 	if r.intn(hotChannelsRatio) > 0 {
 		i := r.intn(uint64(len(hotChannels)))
-		b.channel.setString(row, hotChannels[i])
-		b.url.setString(row, hotURLs[i])
+		if !g.skip.BidChannel {
+			b.channel.setString(row, hotChannels[i])
+		}
+		if !g.skip.BidURL {
+			b.url.setString(row, hotURLs[i])
+		}
 	} else {
-		name, url := g.channel(r.intn(channelsNumber))
-		b.channel.set(row, name)
-		b.url.set(row, url)
+		c := r.intn(channelsNumber)
+		if !g.skip.BidChannel || !g.skip.BidURL {
+			name, url := g.channel(c)
+			if !g.skip.BidChannel {
+				b.channel.set(row, name)
+			}
+			if !g.skip.BidURL {
+				b.url.set(row, url)
+			}
+		}
 	}
-	b.extra.set(row, g.extraBytes(r, 32, avgBidBytes))
+	if !g.skip.BidExtra {
+		b.extra.set(row, g.extraBytes(r, 32, avgBidBytes))
+	}
 }
 
 // channel returns the name and URL of a non-hot channel, made from the

@@ -227,6 +227,21 @@ func (Connector) NewTable(spec connectors.TableSpec) (*connectors.Table, error) 
 		NewSource: func(info engine.TaskInfo) (engine.Source, error) {
 			return NewSource(cfg, schema, info.Subtask, info.Parallelism, base.get(info)), nil
 		},
+		NewSourceReading: func(r connectors.Reads) func(engine.TaskInfo) (engine.Source, error) {
+			skip := Skips{
+				Person:     !r.Column("person"),
+				Auction:    !r.Column("auction"),
+				Bid:        !r.Column("bid"),
+				BidChannel: !r.Field("bid", "channel"),
+				BidURL:     !r.Field("bid", "url"),
+				BidExtra:   !r.Field("bid", "extra"),
+			}
+			return func(info engine.TaskInfo) (engine.Source, error) {
+				s := NewSource(cfg, schema, info.Subtask, info.Parallelism, base.get(info))
+				s.skip = skip
+				return s, nil
+			}
+		},
 	}, nil
 }
 

@@ -31,6 +31,8 @@ type Source struct {
 	now      func() time.Time
 	maxBatch int
 	pos      *connectors.Stride
+	// skip is what the query does not read (see Skips).
+	skip Skips
 }
 
 // NewSource makes the source of one subtask; first is the event time of
@@ -45,6 +47,7 @@ func NewSource(cfg Config, schema *arrow.Schema, subtask, parallelism int, first
 // Run implements engine.Source.
 func (s *Source) Run(ctx context.Context, stop <-chan struct{}, out engine.Collector) error {
 	g := NewGenerator(s.cfg.Seed, s.first, s.cfg.EventTimeRate, s.schema)
+	g.skip = s.skip
 	total := s.cfg.TotalEvents()
 	rate := s.cfg.EventRate
 	par := int64(s.par)
