@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -243,13 +244,19 @@ func (s *Sink) discard() {
 }
 
 // Finish implements engine.Operator: the input ended, so complete and
-// publish the file.
+// publish the file, and whatever earlier barriers pre-committed: a
+// checkpoint still in flight when the input ends is never completed.
 func (s *Sink) Finish(ctx context.Context, _ engine.Collector) error {
 	p, err := s.Flush(ctx)
-	if err != nil || p == nil {
+	if err != nil {
 		return err
 	}
-	return s.Publish(ctx, *p)
+	if p != nil {
+		if err := s.Publish(ctx, *p); err != nil {
+			return err
+		}
+	}
+	return s.Commit(ctx, math.MaxInt64)
 }
 
 // Close implements engine.Closer: whatever was not committed is deleted.
