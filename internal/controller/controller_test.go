@@ -35,6 +35,8 @@ type faultRunner struct {
 	current  *faultExec
 	starts   int
 	startErr error
+	// startGate, if set, holds every Start until it is closed.
+	startGate chan struct{}
 }
 
 type faultExec struct {
@@ -46,6 +48,12 @@ type faultExec struct {
 }
 
 func (r *faultRunner) Start(ctx context.Context, p *engine.Program, opts engine.RunOptions) (engine.Execution, error) {
+	r.mu.Lock()
+	gate := r.startGate
+	r.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.starts++
