@@ -39,6 +39,10 @@ type Source struct {
 	tsCol   int           // index in cols of the event-time column, or -1
 	subtask int
 	par     int
+	// pos is how many rows of each file were handed on (checkpointed);
+	// done marks the files read to the end.
+	pos  map[string]int64
+	done map[string]bool
 }
 
 // Run implements engine.Source.
@@ -47,6 +51,11 @@ func (s *Source) Run(ctx context.Context, stop <-chan struct{}, out engine.Colle
 	if err != nil {
 		return err
 	}
+	if s.pos == nil {
+		s.pos, s.done = map[string]int64{}, map[string]bool{}
+	}
+	var path string
+	var skip int64 // rows of path a restored position says were handed on
 	emit := func(b arrow.RecordBatch) error {
 		defer b.Release()
 		select {
@@ -54,16 +63,40 @@ func (s *Source) Run(ctx context.Context, stop <-chan struct{}, out engine.Colle
 			return errStopped
 		default:
 		}
-		return out.Collect(ctx, b)
+		n := b.NumRows()
+		if skip >= n {
+			skip -= n
+			return nil
+		}
+		if skip > 0 {
+			rest := b.NewSlice(skip, n)
+			defer rest.Release()
+			b, skip = rest, 0
+		}
+		if err := out.Collect(ctx, b); err != nil {
+			return err
+		}
+		// After Collect: a checkpoint taken inside it describes the
+		// position before this batch.
+		s.pos[path] += b.NumRows()
+		return nil
 	}
 	for i := s.subtask; i < len(files); i += s.par {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		path = files[i]
+		if s.done[path] {
+			continue
+		}
+		skip = s.pos[path]
 		if s.cfg.Format == FormatParquet {
 			err = s.readParquet(ctx, files[i], emit)
 		} else {
 			err = s.readJSON(files[i], emit)
+		}
+		if err == nil {
+			s.done[path] = true
 		}
 		if errors.Is(err, errStopped) {
 			return nil
