@@ -3,23 +3,25 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/bench/nexmark"
 	"github.com/runnel-dev/runnel/pkg/client"
 )
 
 // TestKilledClusterResumesExactlyOnce kills the whole `runnel cluster`
-// process (SIGKILL, no shutdown) while a job writes files, starts it again
-// on the same data dir, and checks that the job recovers from its last
-// checkpoint and that the published output holds every row exactly once.
-// It logs the time from the kill to the job running again.
+// process (SIGKILL, no shutdown) while a Nexmark windowed query (q5) writes
+// files, starts it again on the same data dir, and checks that the job
+// recovers from its last checkpoint and that the published rows equal
+// those of an uninterrupted run of the same query. It logs the time from
+// the kill to the job running again.
 func TestKilledClusterResumesExactlyOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -28,13 +30,16 @@ func TestKilledClusterResumesExactlyOnce(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	dataDir, outDir := t.TempDir(), t.TempDir()
-	const n = 30000
-	query := fmt.Sprintf(`CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '5000', message_count = '%d');
-CREATE TABLE out WITH (connector = 'filesystem', path = '%s', format = 'json');
-INSERT INTO out SELECT counter FROM impulse;`, n, outDir)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	dataDir := t.TempDir()
+	query := func(dir string) string {
+		src := nexmark.Source{Events: 60000, Seed: 3, EventRate: 20000, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 4000}
+		q, err := nexmark.Render("q5", src, fmt.Sprintf("connector = 'filesystem', path = '%s', format = 'json'", dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd, addr, _ := startClusterBinary(t, bin, dataDir)
 	c, err := client.New("http://" + addr)
@@ -42,10 +47,20 @@ INSERT INTO out SELECT counter FROM impulse;`, n, outDir)
 		t.Fatal(err)
 	}
 	interval := uint64(time.Second / time.Microsecond)
-	p, err := c.CreatePipeline(ctx, client.PipelinePost{Name: "counted", Query: query, Parallelism: 1, CheckpointIntervalMicros: &interval})
-	if err != nil {
+	run := func(name, dir string) *client.Pipeline {
+		p, err := c.CreatePipeline(ctx, client.PipelinePost{Name: name, Query: query(dir), Parallelism: 1, CheckpointIntervalMicros: &interval})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	wantDir, gotDir := t.TempDir(), t.TempDir()
+	base := run("uninterrupted", wantDir)
+	if _, err := c.WaitForState(ctx, base.ID, client.StateFinished); err != nil {
 		t.Fatal(err)
 	}
+	p := run("killed", gotDir)
 	j, err := c.WaitForState(ctx, p.ID, client.StateRunning)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +70,7 @@ INSERT INTO out SELECT counter FROM impulse;`, n, outDir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(cps) >= 2 {
+		if len(cps) >= 1 {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -80,33 +95,34 @@ INSERT INTO out SELECT counter FROM impulse;`, n, outDir)
 	if _, err := c.WaitForState(ctx, p.ID, client.StateFinished); err != nil {
 		t.Fatal(err)
 	}
+	want, got := publishedRows(t, wantDir), publishedRows(t, gotDir)
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Fatalf("after the kill: %d rows, want the %d of the uninterrupted run\n got %v\nwant %v", len(got), len(want), got, want)
+	}
+}
 
-	seen := make([]int, n)
-	entries, err := os.ReadDir(outDir)
+// publishedRows reads every published (not hidden) file in dir, sorted.
+func publishedRows(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var rows []string
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		f, err := os.Open(filepath.Join(outDir, e.Name()))
+		f, err := os.Open(filepath.Join(dir, e.Name()))
 		if err != nil {
 			t.Fatal(err)
 		}
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
-			var row struct{ Counter int }
-			if err := json.Unmarshal(sc.Bytes(), &row); err != nil || row.Counter < 0 || row.Counter >= n {
-				t.Fatalf("%s: %q: %v", e.Name(), sc.Text(), err)
-			}
-			seen[row.Counter]++
+			rows = append(rows, sc.Text())
 		}
 		_ = f.Close()
 	}
-	for i, k := range seen {
-		if k != 1 {
-			t.Fatalf("counter %d published %d times after the kill and restart", i, k)
-		}
-	}
+	slices.Sort(rows)
+	return rows
 }
