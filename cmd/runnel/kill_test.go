@@ -1,18 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/runnel-dev/runnel/bench/nexmark"
+	"github.com/runnel-dev/runnel/internal/connectors/filesystem"
 	"github.com/runnel-dev/runnel/pkg/client"
 )
 
@@ -104,25 +102,9 @@ func TestKilledClusterResumesExactlyOnce(t *testing.T) {
 // publishedRows reads every published (not hidden) file in dir, sorted.
 func publishedRows(t *testing.T, dir string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
+	rows, err := filesystem.PublishedLines(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rows []string
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			rows = append(rows, sc.Text())
-		}
-		_ = f.Close()
-	}
-	slices.Sort(rows)
 	return rows
 }

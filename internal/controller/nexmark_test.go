@@ -1,16 +1,13 @@
 package controller
 
 import (
-	"bufio"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/runnel-dev/runnel/bench/nexmark"
+	"github.com/runnel-dev/runnel/internal/connectors/filesystem"
 	"github.com/runnel-dev/runnel/internal/lifecycle"
 	"github.com/runnel-dev/runnel/internal/store"
 )
@@ -18,26 +15,10 @@ import (
 // publishedLines returns every line of the published files in dir, sorted.
 func publishedLines(t *testing.T, dir string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
+	lines, err := filesystem.PublishedLines(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lines []string
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-		}
-		_ = f.Close()
-	}
-	slices.Sort(lines)
 	return lines
 }
 

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -113,4 +116,31 @@ func (s *Sink) Restore(ctx context.Context, st engine.RestoredState) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// PublishedLines returns the lines of every published JSON file in dir
+// (not the hidden ones in progress or awaiting a commit), sorted: what a
+// reader of the sink's output sees. Tests compare runs with it.
+func PublishedLines(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	for _, e := range entries {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if l != "" {
+				lines = append(lines, l)
+			}
+		}
+	}
+	slices.Sort(lines)
+	return lines, nil
 }
