@@ -1,13 +1,19 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/runnel-dev/runnel/bench/nexmark"
 	"github.com/runnel-dev/runnel/internal/connectors/filesystem"
+	"github.com/runnel-dev/runnel/internal/engine"
 	"github.com/runnel-dev/runnel/internal/lifecycle"
 	"github.com/runnel-dev/runnel/internal/store"
 )
@@ -106,5 +112,98 @@ func TestNexmarkExactlyOnce(t *testing.T) {
 				}
 			}))
 		})
+	}
+}
+
+// panicRunner runs programs with their sink wrapped in an operator that
+// panics once, on the first batch after armed is set: a real panic inside
+// a real task, which the engine turns into a task failure.
+type panicRunner struct {
+	inner engine.Runner
+	armed *atomic.Bool
+}
+
+func (r panicRunner) Start(ctx context.Context, p *engine.Program, opts engine.RunOptions) (engine.Execution, error) {
+	nodes := make([]*engine.Node, len(p.Nodes))
+	for i, n := range p.Nodes {
+		nodes[i] = n
+		last := n.Chain[len(n.Chain)-1]
+		if last.Kind != engine.KindSink {
+			continue
+		}
+		c := *n
+		c.Chain = slices.Clone(n.Chain)
+		mk := last.NewOperator
+		c.Chain[len(c.Chain)-1].NewOperator = func(info engine.TaskInfo) (engine.Operator, error) {
+			op, err := mk(info)
+			return &panicky{Operator: op, armed: r.armed}, err
+		}
+		nodes[i] = &c
+	}
+	q, err := engine.NewProgram(nodes, p.Edges)
+	if err != nil {
+		return nil, err
+	}
+	return r.inner.Start(ctx, q, opts)
+}
+
+type panicky struct {
+	engine.Operator
+	armed *atomic.Bool
+}
+
+func (p *panicky) Process(ctx context.Context, b arrow.RecordBatch, out engine.Collector) error {
+	if p.armed.CompareAndSwap(true, false) {
+		panic("injected panic in the sink")
+	}
+	return p.Operator.Process(ctx, b, out)
+}
+
+// The sink's checkpoint hooks must stay visible through the wrapper.
+func (p *panicky) Snapshot(ctx context.Context, epoch int64) (*arrow.Schema, []arrow.RecordBatch, error) {
+	return p.Operator.(engine.Snapshotter).Snapshot(ctx, epoch)
+}
+func (p *panicky) Restore(ctx context.Context, st engine.RestoredState) error {
+	return p.Operator.(engine.Restorer).Restore(ctx, st)
+}
+func (p *panicky) Commit(ctx context.Context, epoch int64) error {
+	return p.Operator.(engine.Committer).Commit(ctx, epoch)
+}
+func (p *panicky) Close() error { return p.Operator.(engine.Closer).Close() }
+
+// TestNexmarkPanickingOperator: an operator of a running Nexmark windowed
+// job panics; the job recovers from its last checkpoint and publishes the
+// rows of an uninterrupted run.
+func TestNexmarkPanickingOperator(t *testing.T) {
+	armed := &atomic.Bool{}
+	h, _ := checkpointHarness(t, func(c *Config) {
+		c.Runner.(*faultRunner).inner = panicRunner{inner: engine.NewRunner(), armed: armed}
+	})
+	query := func(dir string) string {
+		src := nexmark.Source{Events: 40000, Seed: 7, EventRate: 20000, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 4000}
+		sql, err := nexmark.Render("q5", src, fmt.Sprintf("connector = 'filesystem', path = '%s', format = 'json'", dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sql
+	}
+	wantDir, gotDir := t.TempDir(), t.TempDir()
+	base := h.createWithInterval(query(wantDir), 200*time.Millisecond)
+	h.waitState(base, lifecycle.Finished)
+	p := h.createWithInterval(query(gotDir), 200*time.Millisecond)
+	h.waitState(p, lifecycle.Running)
+	h.waitEpoch(p, 2)
+	armed.Store(true)
+	h.waitFor(p, "recovered", func(j store.Job) bool { return j.Status.Restarts >= 1 || j.Status.RunID > 1 })
+	h.waitState(p, lifecycle.Finished)
+	if armed.Load() {
+		t.Fatal("the sink never panicked")
+	}
+	msgs, _, err := h.store.ListLogMessages(context.Background(), store.DefaultOrg, p.Job.ID, store.LevelError, store.Page{Limit: 10})
+	if err != nil || !hasMessage(msgs, "task failed") || !strings.Contains(msgs[len(msgs)-1].Details+msgs[0].Details, "injected panic") {
+		t.Fatalf("log messages %+v %v", msgs, err)
+	}
+	if got, want := publishedLines(t, gotDir), publishedLines(t, wantDir); !slices.Equal(got, want) {
+		t.Fatalf("after the panic: %d rows, want %d\n got %v\nwant %v", len(got), len(want), got, want)
 	}
 }
