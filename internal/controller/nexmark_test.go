@@ -21,6 +21,7 @@ import (
 	"github.com/runnel-dev/runnel/internal/connectors/filesystem"
 	"github.com/runnel-dev/runnel/internal/engine"
 	"github.com/runnel-dev/runnel/internal/lifecycle"
+	"github.com/runnel-dev/runnel/internal/state"
 	"github.com/runnel-dev/runnel/internal/store"
 )
 
@@ -331,4 +332,42 @@ func changelogInOrder(t *testing.T, dir string) []string {
 		}
 	}
 	return lines
+}
+
+// TestNexmarkBadCheckpointWrites: with epoch 2's state writes failing, or
+// landing corrupted, a crash after later checkpoints still ends with the
+// rows of an uninterrupted run of q5.
+func TestNexmarkBadCheckpointWrites(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		failed, corrupts int64
+	}{{"write fails", 2, -1}, {"file corrupted", -1, 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := checkpointHarness(t, func(c *Config) {
+				c.Checkpoints = &faultyStorage{Storage: c.Checkpoints.(*state.Storage), failEpoch: tc.failed, corruptEpoch: tc.corrupts}
+			})
+			query := func(dir string) string {
+				src := nexmark.Source{Events: 40000, Seed: 11, EventRate: 20000, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 4000}
+				sql, err := nexmark.Render("q5", src, fmt.Sprintf("connector = 'filesystem', path = '%s', format = 'json'", dir))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return sql
+			}
+			wantDir, gotDir := t.TempDir(), t.TempDir()
+			base := h.createWithInterval(query(wantDir), 150*time.Millisecond)
+			h.waitState(base, lifecycle.Finished)
+			p := h.createWithInterval(query(gotDir), 150*time.Millisecond)
+			h.waitState(p, lifecycle.Running)
+			h.waitEpoch(p, 3)
+			if c, err := h.store.GetCheckpoint(context.Background(), store.DefaultOrg, p.Job.ID, 2); err != nil || c.State != store.CheckpointFailed {
+				t.Fatalf("epoch 2: %+v %v, want failed", c.State, err)
+			}
+			h.runner.crash(t, "crash after a bad checkpoint")
+			h.waitState(p, lifecycle.Finished)
+			if got, want := publishedLines(t, gotDir), publishedLines(t, wantDir); !slices.Equal(got, want) {
+				t.Fatalf("%d rows, want the %d of the uninterrupted run", len(got), len(want))
+			}
+		})
+	}
 }
