@@ -2,6 +2,10 @@ package controller
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,4 +151,34 @@ func containsPair(hist []lifecycle.State, from, to lifecycle.State) bool {
 		}
 	}
 	return false
+}
+
+// TestTaskFailureDomain: a source file that does not parse is the outside
+// world's problem; the job's error log says so, with the operator.
+func TestTaskFailureDomain(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.AllowedRestarts = 1 })
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bad.json"), []byte("{\"n\": 1}\nnot json\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := h.create(fmt.Sprintf(`CREATE TABLE src (n BIGINT) WITH (connector = 'filesystem', path = '%s', format = 'json');
+CREATE TABLE sink WITH (connector = 'blackhole');
+INSERT INTO sink SELECT n FROM src;`, dir), false, 0)
+	h.waitState(p, lifecycle.Failed)
+	msgs, _, err := h.store.ListLogMessages(context.Background(), store.DefaultOrg, p.Job.ID, store.LevelError, store.Page{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range msgs {
+		if m.Message == "task failed" {
+			found = true
+			if m.Domain == nil || *m.Domain != store.DomainExternal || m.OperatorID == nil || m.TaskIndex == nil || !strings.Contains(m.Details, "line 2") {
+				t.Errorf("task failure %+v (domain %v)", m, m.Domain)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no task failure logged: %+v", msgs)
+	}
 }

@@ -97,7 +97,7 @@ func (m *machine) executionEnded(ctx context.Context) lifecycle.State {
 	if errors.As(err, &te) {
 		op, task = &te.OperatorID, &te.Subtask
 	}
-	domain := store.DomainInternal
+	domain := store.ErrorDomain(engine.DomainOf(err))
 	m.logMessage(ctx, store.LevelError, op, task, "task failed", err.Error(), &domain)
 	m.recoverWhy = err.Error()
 	if m.p.Job.Config.TTL > 0 {

@@ -47,7 +47,7 @@ func (f *filter) projected(ctx context.Context, b arrow.RecordBatch, out Collect
 func (f *filter) Process(ctx context.Context, b arrow.RecordBatch, out Collector) error {
 	d, err := f.pred.Eval(ctx, b)
 	if err != nil {
-		return err
+		return WithDomain(DomainUser, err)
 	}
 	defer d.Release()
 	switch v := d.(type) {
@@ -149,7 +149,7 @@ func (p *project) Process(ctx context.Context, b arrow.RecordBatch, out Collecto
 	for _, e := range p.exprs {
 		d, err := e.Eval(ctx, b)
 		if err != nil {
-			return err
+			return WithDomain(DomainUser, err)
 		}
 		a, err := expr.ToArray(d, n)
 		d.Release()

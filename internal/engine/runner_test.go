@@ -189,3 +189,26 @@ func (panicSource) Run(context.Context, <-chan struct{}, Collector) error {
 	_ = xs[len(xs)] // an index out of range, as a real bug would
 	return nil
 }
+
+// TestErrorDomains: a failing expression is the user's, an error with no
+// attribution is Runnel's, and the domain survives the task's tagging.
+func TestErrorDomains(t *testing.T) {
+	userErr := WithDomain(DomainUser, errors.New("cannot parse \"x\" as BIGINT"))
+	x, err := NewRunner().Start(context.Background(), twoNodes(t, 1, 5, funcOp{process: func(context.Context, arrow.RecordBatch, Collector) error {
+		return userErr
+	}}), RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, x)
+	var te *TaskError
+	if !errors.As(x.Err(), &te) || te.OperatorID != "snk" || DomainOf(x.Err()) != DomainUser {
+		t.Fatalf("err %v (domain %s)", x.Err(), DomainOf(x.Err()))
+	}
+	if DomainOf(errors.New("bug")) != DomainInternal || DomainOf(nil) != DomainInternal {
+		t.Fatal("unattributed errors are internal")
+	}
+	if WithDomain(DomainExternal, userErr) != userErr {
+		t.Fatal("an attributed error keeps its domain")
+	}
+}

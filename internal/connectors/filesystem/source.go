@@ -49,7 +49,7 @@ type Source struct {
 func (s *Source) Run(ctx context.Context, stop <-chan struct{}, out engine.Collector) error {
 	files, err := listFiles(s.cfg.Path, s.cfg.Format)
 	if err != nil {
-		return err
+		return engine.WithDomain(engine.DomainExternal, err)
 	}
 	if s.pos == nil {
 		s.pos, s.done = map[string]int64{}, map[string]bool{}
@@ -100,6 +100,12 @@ func (s *Source) Run(ctx context.Context, stop <-chan struct{}, out engine.Colle
 		}
 		if errors.Is(err, errStopped) {
 			return nil
+		}
+		var downstream *engine.TaskError
+		if err != nil && !errors.As(err, &downstream) {
+			// Files that cannot be read or parsed are the outside world's;
+			// errors of the operators downstream keep their own.
+			return engine.WithDomain(engine.DomainExternal, err)
 		}
 		if err != nil {
 			return err
