@@ -229,6 +229,12 @@ func (c Config) Validate() error {
 	if c.API.DefaultCheckpointInterval < time.Second || c.API.DefaultCheckpointInterval > 24*time.Hour {
 		errs = append(errs, errors.New("api.default_checkpoint_interval must be between 1s and 24h"))
 	}
+	if c.Controller.CheckpointRetention < 1 {
+		errs = append(errs, errors.New("controller.checkpoint_retention must be at least 1: a job needs its last checkpoint to recover"))
+	}
+	if c.Controller.CheckpointTimeout <= 0 {
+		errs = append(errs, errors.New("controller.checkpoint_timeout must be positive"))
+	}
 	return errors.Join(errs...)
 }
 

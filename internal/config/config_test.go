@@ -110,6 +110,8 @@ func TestBadInput(t *testing.T) {
 		{"bad log level", flags(t), []string{"RUNNEL_LOG_LEVEL=loud"}, "log_level"},
 		{"bad duration", flags(t), []string{"RUNNEL_API__PREVIEW_TTL=soon"}, "invalid configuration"},
 		{"negative limit", flags(t, "--max-running-jobs", "-1"), nil, "max_running_jobs"},
+		{"no checkpoints kept", flags(t), []string{"RUNNEL_CONTROLLER__CHECKPOINT_RETENTION=0"}, "checkpoint_retention"},
+		{"no checkpoint timeout", flags(t), []string{"RUNNEL_CONTROLLER__CHECKPOINT_TIMEOUT=0s"}, "checkpoint_timeout"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
