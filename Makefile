@@ -65,3 +65,18 @@ e2e: web-build build
 # Vite's dev server with the API proxied to a local `runnel cluster`.
 web-dev: web-deps
 	cd web && $(NPM) run dev
+
+# Regenerates internal/rpc/runnelpb from internal/rpc/runnel.proto. Needs
+# protoc (Debian: apt-get install protobuf-compiler); the Go plugins are the
+# versions pinned as tools in go.mod. Not part of `make test`: the generated
+# code is committed.
+PROTOC  ?= protoc
+.PHONY: proto
+proto:
+	$(GO) build -o bin/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
+	$(GO) build -o bin/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	$(PROTOC) --plugin=protoc-gen-go=bin/protoc-gen-go --plugin=protoc-gen-go-grpc=bin/protoc-gen-go-grpc \
+		-I internal/rpc \
+		--go_out=internal/rpc/runnelpb --go_opt=paths=source_relative \
+		--go-grpc_out=internal/rpc/runnelpb --go-grpc_opt=paths=source_relative \
+		runnel.proto
