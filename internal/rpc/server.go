@@ -1,0 +1,67 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	pb "github.com/runnel-dev/runnel/internal/rpc/runnelpb"
+)
+
+// controllerServer serves ControllerService from a Controller.
+type controllerServer struct {
+	pb.UnimplementedControllerServiceServer
+	c Controller
+}
+
+// NewControllerServer serves ControllerService from c. Register it with
+// pb.RegisterControllerServiceServer.
+func NewControllerServer(c Controller) pb.ControllerServiceServer {
+	return &controllerServer{c: c}
+}
+
+// SubscribeOutput relays a job's output. Once subscribed it sends the
+// response headers at once, so the client learns that the subscription
+// succeeded (or why not) before the first batch. gRPC flow control holds
+// the relay back when the client reads slowly; the subscription then drops
+// batches for this reader, as it would for a slow SSE client in process.
+func (s *controllerServer) SubscribeOutput(req *pb.SubscribeOutputRequest, stream grpc.ServerStreamingServer[pb.OutputEvent]) error {
+	ctx := stream.Context()
+	sub, err := s.c.SubscribeOutput(ctx, req.GetJobId())
+	if err != nil {
+		return toStatus(err)
+	}
+	defer sub.Close()
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
+	for {
+		d, err := sub.Recv(ctx)
+		if errors.Is(err, io.EOF) {
+			return stream.Send(&pb.OutputEvent{
+				Event:   &pb.OutputEvent_End{End: &pb.OutputEnd{}},
+				Dropped: sub.Dropped(),
+			})
+		}
+		if err != nil {
+			return toStatus(fmt.Errorf("reading output of %s: %w", req.GetJobId(), err))
+		}
+		ev := &pb.OutputEvent{Event: &pb.OutputEvent_Data{Data: dataToPB(d)}, Dropped: sub.Dropped()}
+		if err := stream.Send(ev); err != nil {
+			return err
+		}
+	}
+}
+
+// JobMetrics returns the job's metric groups.
+func (s *controllerServer) JobMetrics(ctx context.Context, req *pb.JobMetricsRequest) (*pb.JobMetricsResponse, error) {
+	gs, err := s.c.JobMetrics(ctx, req.GetJobId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.JobMetricsResponse{OperatorGroups: groupsToPB(gs)}, nil
+}
