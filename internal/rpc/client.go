@@ -38,7 +38,15 @@ func (c *ControllerClient) SubscribeOutput(ctx context.Context, jobID string) (o
 		cancel()
 		return nil, fmt.Errorf("subscribing to output of %s: %w", jobID, fromStatus(err))
 	}
-	if _, err := st.Header(); err != nil {
+	// A failed subscription ends the RPC without headers (or with headers
+	// but not the subscribed one); its status is then what Recv returns.
+	md, err := st.Header()
+	if err == nil && len(md.Get(subscribedHeader)) == 0 {
+		if _, err = st.Recv(); err == nil {
+			err = errors.New("controller sent output before accepting the subscription")
+		}
+	}
+	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("subscribing to output of %s: %w", jobID, fromStatus(err))
 	}

@@ -12,6 +12,10 @@ import (
 	pb "github.com/runnel-dev/runnel/internal/rpc/runnelpb"
 )
 
+// subscribedHeader is the response header SubscribeOutput sends once the
+// subscription is in place.
+const subscribedHeader = "runnel-subscribed"
+
 // controllerServer serves ControllerService from a Controller.
 type controllerServer struct {
 	pb.UnimplementedControllerServiceServer
@@ -36,7 +40,7 @@ func (s *controllerServer) SubscribeOutput(req *pb.SubscribeOutputRequest, strea
 		return toStatus(err)
 	}
 	defer sub.Close()
-	if err := stream.SendHeader(metadata.MD{}); err != nil {
+	if err := stream.SendHeader(metadata.Pairs(subscribedHeader, "1")); err != nil {
 		return err
 	}
 	for {
