@@ -37,6 +37,7 @@ type Cluster struct {
 	cfg   config.Config
 	store store.Store
 	ctrl  *controller.Controller
+	rpc   *loopback // nil unless the API reaches the controller over gRPC
 	srv   *http.Server
 	addr  string
 
@@ -93,8 +94,20 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Cluster, 
 		_ = st.Close()
 		return nil, err
 	}
+	var apiCtrl api.Controller = ctrl
+	var lb *loopback
+	if cfg.API.ControllerGRPC {
+		if lb, err = startLoopback(ctrl); err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+		apiCtrl = lb.client
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
+		if lb != nil {
+			_ = lb.stop()
+		}
 		_ = st.Close()
 		return nil, fmt.Errorf("listening on %s: %w", cfg.HTTPAddr, err)
 	}
@@ -102,7 +115,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Cluster, 
 	apiHandler := api.New(api.Config{
 		Store:                     nudgingStore{Store: st, nudge: ctrl.Nudge},
 		Planner:                   api.SQLPlanner(nil),
-		Controller:                ctrl,
+		Controller:                apiCtrl,
 		Connectors:                api.ConnectorList(nil),
 		Limits:                    api.Limits{MaxRunningJobs: cfg.Org.MaxRunningJobs},
 		PreviewTTL:                cfg.API.PreviewTTL,
@@ -121,7 +134,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Cluster, 
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	ctrlCtx, stopCtrl := context.WithCancel(context.WithoutCancel(ctx))
 	c := &Cluster{
-		log: log, cfg: cfg, store: st, ctrl: ctrl, addr: ln.Addr().String(),
+		log: log, cfg: cfg, store: st, ctrl: ctrl, rpc: lb, addr: ln.Addr().String(),
 		srv: &http.Server{
 			Handler:           mux,
 			ReadHeaderTimeout: 10 * time.Second,
@@ -182,7 +195,8 @@ func (c *Cluster) Shutdown() error {
 
 // shutdown stops in dependency order: no new requests and no open streams,
 // then the controller (which stops every execution and lets status writes
-// finish), then the store.
+// finish), then the store. The loopback gRPC link, if any, goes once the
+// streams over it have.
 func (c *Cluster) shutdown() {
 	c.once.Do(func() {
 		var errs []error
@@ -194,6 +208,11 @@ func (c *Cluster) shutdown() {
 		cancel()
 		if err := <-c.srvDone; err != nil {
 			errs = append(errs, err)
+		}
+		if c.rpc != nil {
+			if err := c.rpc.stop(); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		c.stopCtrl()
 		if err := <-c.ctrlDone; err != nil {

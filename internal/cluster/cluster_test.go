@@ -181,7 +181,18 @@ func TestPipelineLifecycleOverHTTP(t *testing.T) {
 }
 
 func TestPreviewStreamsOverSSE(t *testing.T) {
-	c := startCluster(t, testConfig(t, t.TempDir()))
+	previewStreamsOverSSE(t, testConfig(t, t.TempDir()))
+}
+
+// The same with the API reaching the controller over loopback gRPC.
+func TestPreviewStreamsOverSSEThroughGRPC(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.API.ControllerGRPC = true
+	previewStreamsOverSSE(t, cfg)
+}
+
+func previewStreamsOverSSE(t *testing.T, cfg config.Config) {
+	c := startCluster(t, cfg)
 	api := client{t, c.URL()}
 	var p pipeline
 	q := "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\nSELECT counter, counter % 3 AS bucket FROM impulse;"

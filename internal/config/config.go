@@ -44,6 +44,10 @@ type API struct {
 	PreviewTTL                time.Duration `koanf:"preview_ttl"`
 	SSEKeepAlive              time.Duration `koanf:"sse_keep_alive"`
 	ShutdownTimeout           time.Duration `koanf:"shutdown_timeout"`
+	// ControllerGRPC makes the embedded API reach the controller over gRPC
+	// on a loopback port instead of in process, as it will when the two run
+	// apart. Off by default.
+	ControllerGRPC bool `koanf:"controller_grpc"`
 }
 
 // Org holds the limits of the (single, for now) organisation.
@@ -271,6 +275,7 @@ func toMap(c Config) map[string]any {
 		"api.preview_ttl":                 c.API.PreviewTTL.String(),
 		"api.sse_keep_alive":              c.API.SSEKeepAlive.String(),
 		"api.shutdown_timeout":            c.API.ShutdownTimeout.String(),
+		"api.controller_grpc":             c.API.ControllerGRPC,
 		"org.max_running_jobs":            c.Org.MaxRunningJobs,
 		"controller.poll_interval":        c.Controller.PollInterval.String(),
 		"controller.preview_retention":    c.Controller.PreviewRetention.String(),
