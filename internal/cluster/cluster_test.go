@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/internal/config"
+	"github.com/runnel-dev/runnel/internal/output"
 )
 
 func testConfig(t *testing.T, dataDir string) config.Config {
@@ -252,6 +253,10 @@ func previewStreamsOverSSE(t *testing.T, cfg config.Config) {
 	if rows < 20 {
 		t.Fatalf("read %d rows: %v", rows, sc.Err())
 	}
+	var groups struct{ Data []map[string]any }
+	if code := api.do("GET", "/pipelines/"+p.ID+"/jobs/"+j.ID+"/operator_metric_groups", nil, &groups); code != 200 || groups.Data == nil {
+		t.Fatalf("metric groups: %d %+v", code, groups)
+	}
 	// Stopping the preview ends the stream with a done event.
 	api.do("PATCH", "/pipelines/"+p.ID, map[string]any{"stop": "immediate"}, nil)
 	sawDone := false
@@ -262,6 +267,12 @@ func previewStreamsOverSSE(t *testing.T, cfg config.Config) {
 	}
 	if !sawDone {
 		t.Fatal("stream ended without a done event")
+	}
+	// A job that no longer runs has no output to read.
+	api.waitState(p.ID, "Stopped")
+	var apiErr struct{ Error string }
+	if code := api.do("GET", "/pipelines/"+p.ID+"/jobs/"+j.ID+"/output", nil, &apiErr); code != 400 || apiErr.Error != output.ErrNotRunning.Error() {
+		t.Fatalf("output of a stopped job: %d %+v", code, apiErr)
 	}
 }
 

@@ -29,14 +29,15 @@ func NewControllerClient(conn grpc.ClientConnInterface) *ControllerClient {
 // SubscribeOutput opens a SubscribeOutput stream and waits until the
 // controller has accepted the subscription, so that an unknown or stopped
 // job fails here (with output.ErrUnknownJob or output.ErrNotRunning), as it
-// does in process. The stream lasts until ctx ends, the stream is closed,
+// does in process, and with the controller's own message: the API shows it
+// to users as it is, so it gets no prefix here. The stream lasts until ctx ends, the stream is closed,
 // or the job's output ends.
 func (c *ControllerClient) SubscribeOutput(ctx context.Context, jobID string) (output.Stream, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	st, err := c.c.SubscribeOutput(ctx, &pb.SubscribeOutputRequest{JobId: jobID})
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("subscribing to output of %s: %w", jobID, fromStatus(err))
+		return nil, fromStatus(err)
 	}
 	// A failed subscription ends the RPC without headers (or with headers
 	// but not the subscribed one); its status is then what Recv returns.
@@ -48,7 +49,7 @@ func (c *ControllerClient) SubscribeOutput(ctx context.Context, jobID string) (o
 	}
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("subscribing to output of %s: %w", jobID, fromStatus(err))
+		return nil, fromStatus(err)
 	}
 	s := &clientStream{
 		cancel: cancel,
@@ -59,11 +60,12 @@ func (c *ControllerClient) SubscribeOutput(ctx context.Context, jobID string) (o
 	return s, nil
 }
 
-// JobMetrics fetches the job's metric groups.
+// JobMetrics fetches the job's metric groups. Like SubscribeOutput it
+// returns the controller's error as it is; the API adds the job's ID.
 func (c *ControllerClient) JobMetrics(ctx context.Context, jobID string) ([]metrics.OperatorGroup, error) {
 	resp, err := c.c.JobMetrics(ctx, &pb.JobMetricsRequest{JobId: jobID})
 	if err != nil {
-		return nil, fmt.Errorf("metrics of %s: %w", jobID, fromStatus(err))
+		return nil, fromStatus(err)
 	}
 	return groupsFromPB(resp.GetOperatorGroups()), nil
 }
