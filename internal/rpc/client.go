@@ -30,8 +30,8 @@ func NewControllerClient(conn grpc.ClientConnInterface) *ControllerClient {
 // controller has accepted the subscription, so that an unknown or stopped
 // job fails here (with output.ErrUnknownJob or output.ErrNotRunning), as it
 // does in process, and with the controller's own message: the API shows it
-// to users as it is, so it gets no prefix here. The stream lasts until ctx ends, the stream is closed,
-// or the job's output ends.
+// to users as it is, so it gets no prefix here. The stream lasts until ctx
+// ends, the stream is closed, or the job's output ends.
 func (c *ControllerClient) SubscribeOutput(ctx context.Context, jobID string) (output.Stream, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	st, err := c.c.SubscribeOutput(ctx, &pb.SubscribeOutputRequest{JobId: jobID})
@@ -43,8 +43,11 @@ func (c *ControllerClient) SubscribeOutput(ctx context.Context, jobID string) (o
 	// but not the subscribed one); its status is then what Recv returns.
 	md, err := st.Header()
 	if err == nil && len(md.Get(subscribedHeader)) == 0 {
-		if _, err = st.Recv(); err == nil {
+		switch _, err = st.Recv(); {
+		case err == nil:
 			err = errors.New("controller sent output before accepting the subscription")
+		case errors.Is(err, io.EOF):
+			err = fmt.Errorf("controller ended the subscription at once: %w", io.ErrUnexpectedEOF)
 		}
 	}
 	if err != nil {
