@@ -64,10 +64,17 @@ func TestInternalErrorInEveryState(t *testing.T) {
 			if j.Status.Failure == nil || j.Status.Failure.Error != "injected failure in "+string(tc.state) {
 				t.Fatalf("failure %+v", j.Status.Failure)
 			}
-			if h.runner.startCount() > 0 {
-				if s, ok := h.ctrl.State(p.Job.ID); ok {
+			// The machine ends once Failed is stored and handled.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				s, ok := h.ctrl.State(p.Job.ID)
+				if !ok {
+					break
+				}
+				if time.Now().After(deadline) {
 					t.Fatalf("a machine still runs the failed job, in %s", s)
 				}
+				time.Sleep(5 * time.Millisecond)
 			}
 		})
 	}
