@@ -90,7 +90,9 @@ func TestStopWhileScheduling(t *testing.T) {
 	p := h.create(unboundedSQL, false, 0)
 	h.waitState(p, lifecycle.Scheduling)
 	h.patch(p, stopMode(lifecycle.StopImmediate))
-	time.Sleep(50 * time.Millisecond)
+	// Let the controller's polls hand the stop to the machine, which is
+	// waiting for its tasks to start.
+	time.Sleep(500 * time.Millisecond)
 	close(gate)
 	h.waitState(p, lifecycle.Stopped)
 }
