@@ -297,11 +297,13 @@ func (m *machine) failCheckpoint(ctx context.Context, why string) {
 	now := m.now()
 	rec.State = store.CheckpointFailed
 	rec.FinishTime = &now
+	// The reason is logged first, so that whoever sees the epoch failed
+	// can also read why.
+	domain := store.DomainInternal
+	m.logMessage(ctx, store.LevelWarn, nil, nil, fmt.Sprintf("checkpoint %d failed", rec.Epoch), why, &domain)
 	if err := m.c.cfg.Store.PutCheckpoint(ctx, rec); err != nil && ctx.Err() == nil {
 		m.log.Error("recording failed checkpoint", "epoch", rec.Epoch, "err", err)
 	}
-	domain := store.DomainInternal
-	m.logMessage(ctx, store.LevelWarn, nil, nil, fmt.Sprintf("checkpoint %d failed", rec.Epoch), why, &domain)
 	m.log.Warn("checkpoint failed", "epoch", rec.Epoch, "reason", why)
 }
 
