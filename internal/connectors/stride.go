@@ -51,6 +51,9 @@ func (s *Stride) Peek() int64 {
 	return seq
 }
 
+// Subtask is the subtask whose numbers the stride holds.
+func (s *Stride) Subtask() int { return s.sub }
+
 // Emitted is how many numbers this stride has passed, emitted or skipped.
 func (s *Stride) Emitted() int64 { return s.next }
 

@@ -400,10 +400,9 @@ func (t *task) restoreWatermark(ctx context.Context, st StateStore, job string, 
 	}
 	t.lastWM = wm
 	t.watermarkNow.Store(wm)
-	discard := CollectorFunc(func(context.Context, arrow.RecordBatch) error { return nil })
 	for _, op := range t.ops {
 		if h, ok := op.(WatermarkHandler); ok {
-			if err := h.ProcessWatermark(ctx, wm, discard); err != nil {
+			if err := h.ProcessWatermark(ctx, wm, discardOutput{}); err != nil {
 				return &RestoreError{Epoch: epoch, Err: err}
 			}
 		}
@@ -555,3 +554,33 @@ func (t *task) next(ctx context.Context) (Message, error) {
 	}
 	return t.inbox.Recv(ctx)
 }
+
+// keyHashes is the KeyHashColumn of rows: the hash of each row's values in
+// keyCols, as the shuffle computes it. The caller releases it.
+func keyHashes(rows arrow.RecordBatch, keyCols []int) (arrow.Array, error) {
+	hashes := make([]uint64, rows.NumRows())
+	if err := HashColumns(rows, keyCols, hashes); err != nil {
+		return nil, err
+	}
+	b := array.NewUint64Builder(memory.DefaultAllocator)
+	defer b.Release()
+	b.AppendValues(hashes, nil)
+	return b.NewArray(), nil
+}
+
+// withKeyHash returns rows with their key hash (of keyCols) prepended, as
+// a batch of schema.
+func withKeyHash(schema *arrow.Schema, rows arrow.RecordBatch, keyCols []int) (arrow.RecordBatch, error) {
+	h, err := keyHashes(rows, keyCols)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Release()
+	return array.NewRecordBatch(schema, append([]arrow.Array{h}, rows.Columns()...), rows.NumRows()), nil
+}
+
+// discardOutput is the output of operators replaying state on restore: what they
+// emit was emitted before the checkpoint.
+type discardOutput struct{}
+
+func (discardOutput) Collect(context.Context, arrow.RecordBatch) error { return nil }

@@ -51,22 +51,21 @@ func (j *join) Snapshot(context.Context, int64) (*arrow.Schema, []arrow.RecordBa
 	bld := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	defer bld.Release()
 	nl, width := j.cfg.LeftColumns, schema.NumFields()-3
-	var hashes []uint64
 	for side, s := range j.sides {
+		// Keys hashed as the shuffle into the join did, a held batch at a
+		// time (entries of one batch are adjacent).
+		var hashes []uint64
+		hashed := int32(-1)
 		for _, e := range s.entries {
 			b := s.batches[e.batch]
-			if cap(hashes) < int(b.NumRows()) {
+			if e.batch != hashed {
 				hashes = make([]uint64, b.NumRows())
+				if err := HashColumns(b, s.keyCols, hashes); err != nil {
+					return nil, nil, err
+				}
+				hashed = e.batch
 			}
-			// Hash the row's key as the shuffle into the join did.
-			one := b.NewSlice(int64(e.row), int64(e.row)+1)
-			h := hashes[:1]
-			err := HashColumns(one, s.keyCols, h)
-			one.Release()
-			if err != nil {
-				return nil, nil, err
-			}
-			bld.Field(0).(*array.Uint64Builder).Append(h[0])
+			bld.Field(0).(*array.Uint64Builder).Append(hashes[e.row])
 			bld.Field(1).(*array.Int8Builder).Append(int8(side))
 			bld.Field(2).(*array.Int64Builder).Append(e.ts)
 			lo, hi := 0, nl // this side's columns among Out's
@@ -97,7 +96,6 @@ func (j *join) Restore(ctx context.Context, st RestoredState) error {
 		arrow.NewSchema(append(append([]arrow.Field(nil), j.cfg.Out.Fields()[:nl]...), ts), nil),
 		arrow.NewSchema(append(append([]arrow.Field(nil), j.cfg.Out.Fields()[nl:width]...), ts), nil),
 	}
-	discard := CollectorFunc(func(context.Context, arrow.RecordBatch) error { return nil })
 	for side := 0; side < 2; side++ {
 		lo, hi := 0, nl
 		if side == 1 {
@@ -122,7 +120,7 @@ func (j *join) Restore(ctx context.Context, st RestoredState) error {
 				}
 				rows := bld.NewRecordBatch()
 				bld.Release()
-				err := j.ProcessInput(ctx, side, rows, discard)
+				err := j.ProcessInput(ctx, side, rows, discardOutput{})
 				rows.Release()
 				if err != nil {
 					return err

@@ -44,18 +44,12 @@ func (r *rowNumber) Snapshot(context.Context, int64) (*arrow.Schema, []arrow.Rec
 	})
 	rows := bld.NewRecordBatch()
 	defer rows.Release()
-	hashes := make([]uint64, rows.NumRows())
-	if err := HashColumns(rows, r.cfg.Partition, hashes); err != nil {
-		return nil, nil, err
-	}
-	hb := array.NewUint64Builder(memory.DefaultAllocator)
-	defer hb.Release()
-	hb.AppendValues(hashes, nil)
-	hcol := hb.NewArray()
-	defer hcol.Release()
 	fields := append([]arrow.Field{{Name: KeyHashColumn, Type: arrow.PrimitiveTypes.Uint64}}, in.Fields()...)
 	schema := arrow.NewSchema(fields, nil)
-	rec := array.NewRecordBatch(schema, append([]arrow.Array{hcol}, rows.Columns()...), rows.NumRows())
+	rec, err := withKeyHash(schema, rows, r.cfg.Partition)
+	if err != nil {
+		return nil, nil, err
+	}
 	return schema, []arrow.RecordBatch{rec}, nil
 }
 

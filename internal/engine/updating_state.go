@@ -78,18 +78,14 @@ func (u *updatingAgg) Snapshot(context.Context, int64) (*arrow.Schema, []arrow.R
 		defer keys.Release()
 		rest := rb.NewRecordBatch()
 		defer rest.Release()
-		hashes := make([]uint64, n)
 		all := make([]int, keys.NumCols())
 		for i := range all {
 			all[i] = i
 		}
-		if err := HashColumns(keys, all, hashes); err != nil {
+		ha, err := keyHashes(keys, all)
+		if err != nil {
 			return fmt.Errorf("updating aggregate snapshot: %w", err)
 		}
-		hb := array.NewUint64Builder(memory.DefaultAllocator)
-		defer hb.Release()
-		hb.AppendValues(hashes, nil)
-		ha := hb.NewUint64Array()
 		defer ha.Release()
 		cols := append([]arrow.Array{ha}, keys.Columns()...)
 		cols = append(cols, rest.Columns()...)

@@ -198,27 +198,11 @@ func (w *windowAgg) stateBatch(schema *arrow.Schema, wins []*window) (arrow.Reco
 	}
 	rec := bld.NewRecordBatch()
 	defer rec.Release()
-	return withKeyHash(schema, rec, nk)
-}
-
-// withKeyHash prepends the hash of the first nk columns of rows.
-func withKeyHash(schema *arrow.Schema, rows arrow.RecordBatch, nk int) (arrow.RecordBatch, error) {
-	n := int(rows.NumRows())
-	hashes := make([]uint64, n)
-	keyIdx := make([]int, nk)
-	for i := range keyIdx {
-		keyIdx[i] = i
+	keys := make([]int, nk) // the key columns lead the rows
+	for i := range keys {
+		keys[i] = i
 	}
-	if err := HashColumns(rows, keyIdx, hashes); err != nil {
-		return nil, err
-	}
-	hb := array.NewUint64Builder(memory.DefaultAllocator)
-	defer hb.Release()
-	hb.AppendValues(hashes, nil)
-	hcol := hb.NewArray()
-	defer hcol.Release()
-	cols := append([]arrow.Array{hcol}, rows.Columns()...)
-	return array.NewRecordBatch(schema, cols, int64(n)), nil
+	return withKeyHash(schema, rec, keys)
 }
 
 func appendAcc(bld *array.RecordBuilder, l accCols, a *acc) {

@@ -162,7 +162,7 @@ func (s *Source) Run(ctx context.Context, stop <-chan struct{}, out engine.Colle
 			timer.Stop()
 		}
 	}()
-	sub := int64(s.pos.Peek() % int64(s.par))
+	sub := int64(s.pos.Subtask())
 	for {
 		select {
 		case <-stop:
