@@ -55,6 +55,12 @@ func (s Source) Options() string {
 // Blackhole is the sink option list of benchmarks.
 const Blackhole = "connector = 'blackhole'"
 
+// FileSink is the option list of a filesystem sink writing format (json,
+// debezium_json, parquet) files into dir, as exactly-once tests read them.
+func FileSink(dir, format string) string {
+	return fmt.Sprintf("connector = 'filesystem', path = '%s', format = '%s'", dir, format)
+}
+
 // Text returns a query's template.
 func Text(name string) (string, error) {
 	b, err := files.ReadFile(name + ".sql")

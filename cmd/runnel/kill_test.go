@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -31,7 +30,7 @@ func TestKilledClusterResumesExactlyOnce(t *testing.T) {
 	dataDir := t.TempDir()
 	query := func(dir string) string {
 		src := nexmark.Source{Events: 60000, Seed: 3, EventRate: 20000, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 4000}
-		q, err := nexmark.Render("q5", src, fmt.Sprintf("connector = 'filesystem', path = '%s', format = 'json'", dir))
+		q, err := nexmark.Render("q5", src, nexmark.FileSink(dir, "json"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,13 +1,10 @@
 package controller
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -49,32 +46,16 @@ CREATE TABLE out WITH (connector = 'filesystem', path = '%s', format = 'json');
 INSERT INTO out SELECT counter FROM impulse;`, rate, n, dir)
 }
 
-// committedCounters reads every published file in dir and counts each
-// counter.
+// committedCounters counts each counter in the published files of dir.
 func committedCounters(t *testing.T, dir string) map[int64]int {
 	t.Helper()
 	got := map[int64]int{}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") {
-			continue // not published
+	for _, l := range publishedLines(t, dir) {
+		var row struct{ Counter int64 }
+		if err := json.Unmarshal([]byte(l), &row); err != nil {
+			t.Fatalf("%q: %v", l, err)
 		}
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			var row struct{ Counter int64 }
-			if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
-				t.Fatalf("%s: %v", e.Name(), err)
-			}
-			got[row.Counter]++
-		}
-		_ = f.Close()
+		got[row.Counter]++
 	}
 	return got
 }

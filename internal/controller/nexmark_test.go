@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -53,7 +52,7 @@ func TestNexmarkExactlyOnce(t *testing.T) {
 			h, _ := checkpointHarness(t, nil)
 			query := func(dir string) string {
 				src := nexmark.Source{Events: events, Seed: 7, EventRate: 20000, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: q.eventTimeRate}
-				sql, err := nexmark.Render(q.name, src, fmt.Sprintf("connector = 'filesystem', path = '%s', format = 'json'", dir))
+				sql, err := nexmark.Render(q.name, src, nexmark.FileSink(dir, "json"))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -188,7 +187,7 @@ func TestNexmarkPanickingOperator(t *testing.T) {
 	})
 	query := func(dir string) string {
 		src := nexmark.Source{Events: 40000, Seed: 7, EventRate: 20000, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 4000}
-		sql, err := nexmark.Render("q5", src, fmt.Sprintf("connector = 'filesystem', path = '%s', format = 'json'", dir))
+		sql, err := nexmark.Render("q5", src, nexmark.FileSink(dir, "json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -257,7 +256,7 @@ func TestNexmarkUpdatingExactlyOnce(t *testing.T) {
 	h, _ := checkpointHarness(t, nil)
 	query := func(dir string) string {
 		src := nexmark.Source{Events: 40000, Seed: 7, EventRate: 20000, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 4000}
-		sql, err := nexmark.Render("q4", src, fmt.Sprintf("connector = 'filesystem', path = '%s', format = 'debezium_json'", dir))
+		sql, err := nexmark.Render("q4", src, nexmark.FileSink(dir, "debezium_json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -348,7 +347,7 @@ func TestNexmarkBadCheckpointWrites(t *testing.T) {
 			})
 			query := func(dir string) string {
 				src := nexmark.Source{Events: 40000, Seed: 11, EventRate: 20000, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 4000}
-				sql, err := nexmark.Render("q5", src, fmt.Sprintf("connector = 'filesystem', path = '%s', format = 'json'", dir))
+				sql, err := nexmark.Render("q5", src, nexmark.FileSink(dir, "json"))
 				if err != nil {
 					t.Fatal(err)
 				}
