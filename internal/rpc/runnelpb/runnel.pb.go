@@ -1,5 +1,5 @@
-// Runnel's internal RPCs: between the API server and the controller, and
-// (defined only, not yet served) between the controller and its workers.
+// Runnel's internal RPCs: between the API server and the controller,
+// between the controller and its workers, and between workers.
 //
 // Regenerate the Go code in runnelpb/ after editing this file with
 //
@@ -31,61 +31,6 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
-
-type StopExecutionRequest_Mode int32
-
-const (
-	StopExecutionRequest_MODE_UNSPECIFIED StopExecutionRequest_Mode = 0
-	// Finish with a final checkpoint.
-	StopExecutionRequest_MODE_CHECKPOINT StopExecutionRequest_Mode = 1
-	// Let sources end gracefully without a checkpoint.
-	StopExecutionRequest_MODE_GRACEFUL StopExecutionRequest_Mode = 2
-	// Stop at once.
-	StopExecutionRequest_MODE_IMMEDIATE StopExecutionRequest_Mode = 3
-)
-
-// Enum value maps for StopExecutionRequest_Mode.
-var (
-	StopExecutionRequest_Mode_name = map[int32]string{
-		0: "MODE_UNSPECIFIED",
-		1: "MODE_CHECKPOINT",
-		2: "MODE_GRACEFUL",
-		3: "MODE_IMMEDIATE",
-	}
-	StopExecutionRequest_Mode_value = map[string]int32{
-		"MODE_UNSPECIFIED": 0,
-		"MODE_CHECKPOINT":  1,
-		"MODE_GRACEFUL":    2,
-		"MODE_IMMEDIATE":   3,
-	}
-)
-
-func (x StopExecutionRequest_Mode) Enum() *StopExecutionRequest_Mode {
-	p := new(StopExecutionRequest_Mode)
-	*p = x
-	return p
-}
-
-func (x StopExecutionRequest_Mode) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (StopExecutionRequest_Mode) Descriptor() protoreflect.EnumDescriptor {
-	return file_runnel_proto_enumTypes[0].Descriptor()
-}
-
-func (StopExecutionRequest_Mode) Type() protoreflect.EnumType {
-	return &file_runnel_proto_enumTypes[0]
-}
-
-func (x StopExecutionRequest_Mode) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use StopExecutionRequest_Mode.Descriptor instead.
-func (StopExecutionRequest_Mode) EnumDescriptor() ([]byte, []int) {
-	return file_runnel_proto_rawDescGZIP(), []int{20, 0}
-}
 
 type SubscribeOutputRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -648,23 +593,153 @@ func (x *MetricPoint) GetValue() float64 {
 	return 0
 }
 
+// ControllerService.Nudge asks the controller to re-read desired state now
+// rather than at its next poll; API servers call it after every write.
+type NudgeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NudgeRequest) Reset() {
+	*x = NudgeRequest{}
+	mi := &file_runnel_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NudgeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NudgeRequest) ProtoMessage() {}
+
+func (x *NudgeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_runnel_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NudgeRequest.ProtoReflect.Descriptor instead.
+func (*NudgeRequest) Descriptor() ([]byte, []int) {
+	return file_runnel_proto_rawDescGZIP(), []int{10}
+}
+
+type NudgeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NudgeResponse) Reset() {
+	*x = NudgeResponse{}
+	mi := &file_runnel_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NudgeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NudgeResponse) ProtoMessage() {}
+
+func (x *NudgeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_runnel_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NudgeResponse.ProtoReflect.Descriptor instead.
+func (*NudgeResponse) Descriptor() ([]byte, []int) {
+	return file_runnel_proto_rawDescGZIP(), []int{11}
+}
+
+type WorkerRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WorkerId      string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	JobId         string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	RunId         int64                  `protobuf:"varint,3,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerRef) Reset() {
+	*x = WorkerRef{}
+	mi := &file_runnel_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerRef) ProtoMessage() {}
+
+func (x *WorkerRef) ProtoReflect() protoreflect.Message {
+	mi := &file_runnel_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerRef.ProtoReflect.Descriptor instead.
+func (*WorkerRef) Descriptor() ([]byte, []int) {
+	return file_runnel_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *WorkerRef) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *WorkerRef) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *WorkerRef) GetRunId() int64 {
+	if x != nil {
+		return x.RunId
+	}
+	return 0
+}
+
 type RegisterWorkerRequest struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	WorkerId string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	JobId    string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	RunId    string                 `protobuf:"bytes,3,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	// host:port of the worker's WorkerService.
-	RpcAddress string `protobuf:"bytes,4,opt,name=rpc_address,json=rpcAddress,proto3" json:"rpc_address,omitempty"`
-	// host:port where other workers send it data.
-	DataAddress   string `protobuf:"bytes,5,opt,name=data_address,json=dataAddress,proto3" json:"data_address,omitempty"`
-	Slots         int64  `protobuf:"varint,6,opt,name=slots,proto3" json:"slots,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Worker *WorkerRef             `protobuf:"bytes,1,opt,name=worker,proto3" json:"worker,omitempty"`
+	// host:port of the worker's WorkerService and DataService.
+	Address       string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Slots         int64  `protobuf:"varint,3,opt,name=slots,proto3" json:"slots,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RegisterWorkerRequest) Reset() {
 	*x = RegisterWorkerRequest{}
-	mi := &file_runnel_proto_msgTypes[10]
+	mi := &file_runnel_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -676,7 +751,7 @@ func (x *RegisterWorkerRequest) String() string {
 func (*RegisterWorkerRequest) ProtoMessage() {}
 
 func (x *RegisterWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runnel_proto_msgTypes[10]
+	mi := &file_runnel_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -689,40 +764,19 @@ func (x *RegisterWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterWorkerRequest.ProtoReflect.Descriptor instead.
 func (*RegisterWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_runnel_proto_rawDescGZIP(), []int{10}
+	return file_runnel_proto_rawDescGZIP(), []int{13}
 }
 
-func (x *RegisterWorkerRequest) GetWorkerId() string {
+func (x *RegisterWorkerRequest) GetWorker() *WorkerRef {
 	if x != nil {
-		return x.WorkerId
+		return x.Worker
 	}
-	return ""
+	return nil
 }
 
-func (x *RegisterWorkerRequest) GetJobId() string {
+func (x *RegisterWorkerRequest) GetAddress() string {
 	if x != nil {
-		return x.JobId
-	}
-	return ""
-}
-
-func (x *RegisterWorkerRequest) GetRunId() string {
-	if x != nil {
-		return x.RunId
-	}
-	return ""
-}
-
-func (x *RegisterWorkerRequest) GetRpcAddress() string {
-	if x != nil {
-		return x.RpcAddress
-	}
-	return ""
-}
-
-func (x *RegisterWorkerRequest) GetDataAddress() string {
-	if x != nil {
-		return x.DataAddress
+		return x.Address
 	}
 	return ""
 }
@@ -735,14 +789,16 @@ func (x *RegisterWorkerRequest) GetSlots() int64 {
 }
 
 type RegisterWorkerResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How often the worker must heartbeat.
+	HeartbeatIntervalMs int64 `protobuf:"varint,1,opt,name=heartbeat_interval_ms,json=heartbeatIntervalMs,proto3" json:"heartbeat_interval_ms,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *RegisterWorkerResponse) Reset() {
 	*x = RegisterWorkerResponse{}
-	mi := &file_runnel_proto_msgTypes[11]
+	mi := &file_runnel_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +810,7 @@ func (x *RegisterWorkerResponse) String() string {
 func (*RegisterWorkerResponse) ProtoMessage() {}
 
 func (x *RegisterWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runnel_proto_msgTypes[11]
+	mi := &file_runnel_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,22 +823,28 @@ func (x *RegisterWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterWorkerResponse.ProtoReflect.Descriptor instead.
 func (*RegisterWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_runnel_proto_rawDescGZIP(), []int{11}
+	return file_runnel_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RegisterWorkerResponse) GetHeartbeatIntervalMs() int64 {
+	if x != nil {
+		return x.HeartbeatIntervalMs
+	}
+	return 0
 }
 
 type HeartbeatRequest struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	WorkerId string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	JobId    string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	// Microseconds since the epoch, by the worker's clock.
-	Time          int64 `protobuf:"varint,3,opt,name=time,proto3" json:"time,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Worker        *WorkerRef             `protobuf:"bytes,1,opt,name=worker,proto3" json:"worker,omitempty"`
+	Time          int64                  `protobuf:"varint,2,opt,name=time,proto3" json:"time,omitempty"`
+	Tasks         []*TaskMetrics         `protobuf:"bytes,3,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_runnel_proto_msgTypes[12]
+	mi := &file_runnel_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -794,7 +856,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runnel_proto_msgTypes[12]
+	mi := &file_runnel_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -807,21 +869,14 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_runnel_proto_rawDescGZIP(), []int{12}
+	return file_runnel_proto_rawDescGZIP(), []int{15}
 }
 
-func (x *HeartbeatRequest) GetWorkerId() string {
+func (x *HeartbeatRequest) GetWorker() *WorkerRef {
 	if x != nil {
-		return x.WorkerId
+		return x.Worker
 	}
-	return ""
-}
-
-func (x *HeartbeatRequest) GetJobId() string {
-	if x != nil {
-		return x.JobId
-	}
-	return ""
+	return nil
 }
 
 func (x *HeartbeatRequest) GetTime() int64 {
@@ -829,6 +884,13 @@ func (x *HeartbeatRequest) GetTime() int64 {
 		return x.Time
 	}
 	return 0
+}
+
+func (x *HeartbeatRequest) GetTasks() []*TaskMetrics {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
 }
 
 type HeartbeatResponse struct {
@@ -839,7 +901,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_runnel_proto_msgTypes[13]
+	mi := &file_runnel_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -851,7 +913,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runnel_proto_msgTypes[13]
+	mi := &file_runnel_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -864,42 +926,43 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_runnel_proto_rawDescGZIP(), []int{13}
+	return file_runnel_proto_rawDescGZIP(), []int{16}
 }
 
-type TaskCheckpointCompletedRequest struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	WorkerId   string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	JobId      string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Epoch      int64                  `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	OperatorId string                 `protobuf:"bytes,4,opt,name=operator_id,json=operatorId,proto3" json:"operator_id,omitempty"`
-	SubtaskIdx int64                  `protobuf:"varint,5,opt,name=subtask_idx,json=subtaskIdx,proto3" json:"subtask_idx,omitempty"`
-	// Where the subtask's state for this epoch was written, and how much.
-	Files []string `protobuf:"bytes,6,rep,name=files,proto3" json:"files,omitempty"`
-	Bytes int64    `protobuf:"varint,7,opt,name=bytes,proto3" json:"bytes,omitempty"`
-	// Microseconds since the epoch at which the subtask saw the barrier and
-	// finished writing.
-	StartTime     int64 `protobuf:"varint,8,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	FinishTime    int64 `protobuf:"varint,9,opt,name=finish_time,json=finishTime,proto3" json:"finish_time,omitempty"`
+// TaskMetrics is one subtask's counters (metrics.TaskCounters).
+type TaskMetrics struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        int64                  `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	OperatorId    string                 `protobuf:"bytes,2,opt,name=operator_id,json=operatorId,proto3" json:"operator_id,omitempty"`
+	Subtask       int64                  `protobuf:"varint,3,opt,name=subtask,proto3" json:"subtask,omitempty"`
+	MessagesRecv  int64                  `protobuf:"varint,4,opt,name=messages_recv,json=messagesRecv,proto3" json:"messages_recv,omitempty"`
+	MessagesSent  int64                  `protobuf:"varint,5,opt,name=messages_sent,json=messagesSent,proto3" json:"messages_sent,omitempty"`
+	BytesRecv     int64                  `protobuf:"varint,6,opt,name=bytes_recv,json=bytesRecv,proto3" json:"bytes_recv,omitempty"`
+	BytesSent     int64                  `protobuf:"varint,7,opt,name=bytes_sent,json=bytesSent,proto3" json:"bytes_sent,omitempty"`
+	Backpressure  float64                `protobuf:"fixed64,8,opt,name=backpressure,proto3" json:"backpressure,omitempty"`
+	QueueSize     int64                  `protobuf:"varint,9,opt,name=queue_size,json=queueSize,proto3" json:"queue_size,omitempty"`
+	QueueRem      int64                  `protobuf:"varint,10,opt,name=queue_rem,json=queueRem,proto3" json:"queue_rem,omitempty"`
+	LateRows      int64                  `protobuf:"varint,11,opt,name=late_rows,json=lateRows,proto3" json:"late_rows,omitempty"`
+	Watermark     int64                  `protobuf:"varint,12,opt,name=watermark,proto3" json:"watermark,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *TaskCheckpointCompletedRequest) Reset() {
-	*x = TaskCheckpointCompletedRequest{}
-	mi := &file_runnel_proto_msgTypes[14]
+func (x *TaskMetrics) Reset() {
+	*x = TaskMetrics{}
+	mi := &file_runnel_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *TaskCheckpointCompletedRequest) String() string {
+func (x *TaskMetrics) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*TaskCheckpointCompletedRequest) ProtoMessage() {}
+func (*TaskMetrics) ProtoMessage() {}
 
-func (x *TaskCheckpointCompletedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runnel_proto_msgTypes[14]
+func (x *TaskMetrics) ProtoReflect() protoreflect.Message {
+	mi := &file_runnel_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,215 +973,273 @@ func (x *TaskCheckpointCompletedRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use TaskCheckpointCompletedRequest.ProtoReflect.Descriptor instead.
-func (*TaskCheckpointCompletedRequest) Descriptor() ([]byte, []int) {
-	return file_runnel_proto_rawDescGZIP(), []int{14}
+// Deprecated: Use TaskMetrics.ProtoReflect.Descriptor instead.
+func (*TaskMetrics) Descriptor() ([]byte, []int) {
+	return file_runnel_proto_rawDescGZIP(), []int{17}
 }
 
-func (x *TaskCheckpointCompletedRequest) GetWorkerId() string {
+func (x *TaskMetrics) GetNodeId() int64 {
 	if x != nil {
-		return x.WorkerId
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *TaskMetrics) GetOperatorId() string {
+	if x != nil {
+		return x.OperatorId
 	}
 	return ""
 }
 
-func (x *TaskCheckpointCompletedRequest) GetJobId() string {
+func (x *TaskMetrics) GetSubtask() int64 {
 	if x != nil {
-		return x.JobId
+		return x.Subtask
 	}
-	return ""
+	return 0
 }
 
-func (x *TaskCheckpointCompletedRequest) GetEpoch() int64 {
+func (x *TaskMetrics) GetMessagesRecv() int64 {
+	if x != nil {
+		return x.MessagesRecv
+	}
+	return 0
+}
+
+func (x *TaskMetrics) GetMessagesSent() int64 {
+	if x != nil {
+		return x.MessagesSent
+	}
+	return 0
+}
+
+func (x *TaskMetrics) GetBytesRecv() int64 {
+	if x != nil {
+		return x.BytesRecv
+	}
+	return 0
+}
+
+func (x *TaskMetrics) GetBytesSent() int64 {
+	if x != nil {
+		return x.BytesSent
+	}
+	return 0
+}
+
+func (x *TaskMetrics) GetBackpressure() float64 {
+	if x != nil {
+		return x.Backpressure
+	}
+	return 0
+}
+
+func (x *TaskMetrics) GetQueueSize() int64 {
+	if x != nil {
+		return x.QueueSize
+	}
+	return 0
+}
+
+func (x *TaskMetrics) GetQueueRem() int64 {
+	if x != nil {
+		return x.QueueRem
+	}
+	return 0
+}
+
+func (x *TaskMetrics) GetLateRows() int64 {
+	if x != nil {
+		return x.LateRows
+	}
+	return 0
+}
+
+func (x *TaskMetrics) GetWatermark() int64 {
+	if x != nil {
+		return x.Watermark
+	}
+	return 0
+}
+
+type ReportCheckpointRequest struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Worker            *WorkerRef             `protobuf:"bytes,1,opt,name=worker,proto3" json:"worker,omitempty"`
+	Epoch             int64                  `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	NodeId            int64                  `protobuf:"varint,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	OperatorId        string                 `protobuf:"bytes,4,opt,name=operator_id,json=operatorId,proto3" json:"operator_id,omitempty"`
+	Subtask           int64                  `protobuf:"varint,5,opt,name=subtask,proto3" json:"subtask,omitempty"`
+	AlignmentStarted  int64                  `protobuf:"varint,6,opt,name=alignment_started,json=alignmentStarted,proto3" json:"alignment_started,omitempty"`
+	CheckpointStarted int64                  `protobuf:"varint,7,opt,name=checkpoint_started,json=checkpointStarted,proto3" json:"checkpoint_started,omitempty"`
+	SyncFinished      int64                  `protobuf:"varint,8,opt,name=sync_finished,json=syncFinished,proto3" json:"sync_finished,omitempty"`
+	Finished          int64                  `protobuf:"varint,9,opt,name=finished,proto3" json:"finished,omitempty"`
+	Bytes             int64                  `protobuf:"varint,10,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Rows              int64                  `protobuf:"varint,11,opt,name=rows,proto3" json:"rows,omitempty"`
+	Files             []*StateFile           `protobuf:"bytes,12,rep,name=files,proto3" json:"files,omitempty"`
+	HasState          bool                   `protobuf:"varint,13,opt,name=has_state,json=hasState,proto3" json:"has_state,omitempty"`
+	Committing        bool                   `protobuf:"varint,14,opt,name=committing,proto3" json:"committing,omitempty"`
+	// Empty unless the subtask failed to checkpoint.
+	Error         string `protobuf:"bytes,15,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportCheckpointRequest) Reset() {
+	*x = ReportCheckpointRequest{}
+	mi := &file_runnel_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportCheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportCheckpointRequest) ProtoMessage() {}
+
+func (x *ReportCheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_runnel_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportCheckpointRequest.ProtoReflect.Descriptor instead.
+func (*ReportCheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_runnel_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ReportCheckpointRequest) GetWorker() *WorkerRef {
+	if x != nil {
+		return x.Worker
+	}
+	return nil
+}
+
+func (x *ReportCheckpointRequest) GetEpoch() int64 {
 	if x != nil {
 		return x.Epoch
 	}
 	return 0
 }
 
-func (x *TaskCheckpointCompletedRequest) GetOperatorId() string {
+func (x *ReportCheckpointRequest) GetNodeId() int64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *ReportCheckpointRequest) GetOperatorId() string {
 	if x != nil {
 		return x.OperatorId
 	}
 	return ""
 }
 
-func (x *TaskCheckpointCompletedRequest) GetSubtaskIdx() int64 {
+func (x *ReportCheckpointRequest) GetSubtask() int64 {
 	if x != nil {
-		return x.SubtaskIdx
+		return x.Subtask
 	}
 	return 0
 }
 
-func (x *TaskCheckpointCompletedRequest) GetFiles() []string {
+func (x *ReportCheckpointRequest) GetAlignmentStarted() int64 {
 	if x != nil {
-		return x.Files
+		return x.AlignmentStarted
 	}
-	return nil
+	return 0
 }
 
-func (x *TaskCheckpointCompletedRequest) GetBytes() int64 {
+func (x *ReportCheckpointRequest) GetCheckpointStarted() int64 {
+	if x != nil {
+		return x.CheckpointStarted
+	}
+	return 0
+}
+
+func (x *ReportCheckpointRequest) GetSyncFinished() int64 {
+	if x != nil {
+		return x.SyncFinished
+	}
+	return 0
+}
+
+func (x *ReportCheckpointRequest) GetFinished() int64 {
+	if x != nil {
+		return x.Finished
+	}
+	return 0
+}
+
+func (x *ReportCheckpointRequest) GetBytes() int64 {
 	if x != nil {
 		return x.Bytes
 	}
 	return 0
 }
 
-func (x *TaskCheckpointCompletedRequest) GetStartTime() int64 {
+func (x *ReportCheckpointRequest) GetRows() int64 {
 	if x != nil {
-		return x.StartTime
+		return x.Rows
 	}
 	return 0
 }
 
-func (x *TaskCheckpointCompletedRequest) GetFinishTime() int64 {
+func (x *ReportCheckpointRequest) GetFiles() []*StateFile {
 	if x != nil {
-		return x.FinishTime
+		return x.Files
 	}
-	return 0
+	return nil
 }
 
-type TaskCheckpointCompletedResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *TaskCheckpointCompletedResponse) Reset() {
-	*x = TaskCheckpointCompletedResponse{}
-	mi := &file_runnel_proto_msgTypes[15]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *TaskCheckpointCompletedResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*TaskCheckpointCompletedResponse) ProtoMessage() {}
-
-func (x *TaskCheckpointCompletedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runnel_proto_msgTypes[15]
+func (x *ReportCheckpointRequest) GetHasState() bool {
 	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
+		return x.HasState
 	}
-	return mi.MessageOf(x)
+	return false
 }
 
-// Deprecated: Use TaskCheckpointCompletedResponse.ProtoReflect.Descriptor instead.
-func (*TaskCheckpointCompletedResponse) Descriptor() ([]byte, []int) {
-	return file_runnel_proto_rawDescGZIP(), []int{15}
-}
-
-type TaskFailedRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	WorkerId      string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	JobId         string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	OperatorId    string                 `protobuf:"bytes,3,opt,name=operator_id,json=operatorId,proto3" json:"operator_id,omitempty"`
-	SubtaskIdx    int64                  `protobuf:"varint,4,opt,name=subtask_idx,json=subtaskIdx,proto3" json:"subtask_idx,omitempty"`
-	Error         string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
-	Details       string                 `protobuf:"bytes,6,opt,name=details,proto3" json:"details,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *TaskFailedRequest) Reset() {
-	*x = TaskFailedRequest{}
-	mi := &file_runnel_proto_msgTypes[16]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *TaskFailedRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*TaskFailedRequest) ProtoMessage() {}
-
-func (x *TaskFailedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runnel_proto_msgTypes[16]
+func (x *ReportCheckpointRequest) GetCommitting() bool {
 	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
+		return x.Committing
 	}
-	return mi.MessageOf(x)
+	return false
 }
 
-// Deprecated: Use TaskFailedRequest.ProtoReflect.Descriptor instead.
-func (*TaskFailedRequest) Descriptor() ([]byte, []int) {
-	return file_runnel_proto_rawDescGZIP(), []int{16}
-}
-
-func (x *TaskFailedRequest) GetWorkerId() string {
-	if x != nil {
-		return x.WorkerId
-	}
-	return ""
-}
-
-func (x *TaskFailedRequest) GetJobId() string {
-	if x != nil {
-		return x.JobId
-	}
-	return ""
-}
-
-func (x *TaskFailedRequest) GetOperatorId() string {
-	if x != nil {
-		return x.OperatorId
-	}
-	return ""
-}
-
-func (x *TaskFailedRequest) GetSubtaskIdx() int64 {
-	if x != nil {
-		return x.SubtaskIdx
-	}
-	return 0
-}
-
-func (x *TaskFailedRequest) GetError() string {
+func (x *ReportCheckpointRequest) GetError() string {
 	if x != nil {
 		return x.Error
 	}
 	return ""
 }
 
-func (x *TaskFailedRequest) GetDetails() string {
-	if x != nil {
-		return x.Details
-	}
-	return ""
-}
-
-type TaskFailedResponse struct {
+type ReportCheckpointResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *TaskFailedResponse) Reset() {
-	*x = TaskFailedResponse{}
-	mi := &file_runnel_proto_msgTypes[17]
+func (x *ReportCheckpointResponse) Reset() {
+	*x = ReportCheckpointResponse{}
+	mi := &file_runnel_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *TaskFailedResponse) String() string {
+func (x *ReportCheckpointResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*TaskFailedResponse) ProtoMessage() {}
+func (*ReportCheckpointResponse) ProtoMessage() {}
 
-func (x *TaskFailedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runnel_proto_msgTypes[17]
+func (x *ReportCheckpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_runnel_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,28 +1250,540 @@ func (x *TaskFailedResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use TaskFailedResponse.ProtoReflect.Descriptor instead.
-func (*TaskFailedResponse) Descriptor() ([]byte, []int) {
-	return file_runnel_proto_rawDescGZIP(), []int{17}
+// Deprecated: Use ReportCheckpointResponse.ProtoReflect.Descriptor instead.
+func (*ReportCheckpointResponse) Descriptor() ([]byte, []int) {
+	return file_runnel_proto_rawDescGZIP(), []int{19}
+}
+
+// StateFile is one state file written for a checkpoint (state.FileInfo).
+type StateFile struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Size          int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	Crc32C        uint32                 `protobuf:"varint,3,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateFile) Reset() {
+	*x = StateFile{}
+	mi := &file_runnel_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateFile) ProtoMessage() {}
+
+func (x *StateFile) ProtoReflect() protoreflect.Message {
+	mi := &file_runnel_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateFile.ProtoReflect.Descriptor instead.
+func (*StateFile) Descriptor() ([]byte, []int) {
+	return file_runnel_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *StateFile) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *StateFile) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *StateFile) GetCrc32C() uint32 {
+	if x != nil {
+		return x.Crc32C
+	}
+	return 0
+}
+
+type ExecutionEndedRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Worker *WorkerRef             `protobuf:"bytes,1,opt,name=worker,proto3" json:"worker,omitempty"`
+	// Every source of the worker was exhausted (not stopped, not failed).
+	Finished      bool         `protobuf:"varint,2,opt,name=finished,proto3" json:"finished,omitempty"`
+	Failure       *TaskFailure `protobuf:"bytes,3,opt,name=failure,proto3" json:"failure,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutionEndedRequest) Reset() {
+	*x = ExecutionEndedRequest{}
+	mi := &file_runnel_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutionEndedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutionEndedRequest) ProtoMessage() {}
+
+func (x *ExecutionEndedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_runnel_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutionEndedRequest.ProtoReflect.Descriptor instead.
+func (*ExecutionEndedRequest) Descriptor() ([]byte, []int) {
+	return file_runnel_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ExecutionEndedRequest) GetWorker() *WorkerRef {
+	if x != nil {
+		return x.Worker
+	}
+	return nil
+}
+
+func (x *ExecutionEndedRequest) GetFinished() bool {
+	if x != nil {
+		return x.Finished
+	}
+	return false
+}
+
+func (x *ExecutionEndedRequest) GetFailure() *TaskFailure {
+	if x != nil {
+		return x.Failure
+	}
+	return nil
+}
+
+type ExecutionEndedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutionEndedResponse) Reset() {
+	*x = ExecutionEndedResponse{}
+	mi := &file_runnel_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutionEndedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutionEndedResponse) ProtoMessage() {}
+
+func (x *ExecutionEndedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_runnel_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutionEndedResponse.ProtoReflect.Descriptor instead.
+func (*ExecutionEndedResponse) Descriptor() ([]byte, []int) {
+	return file_runnel_proto_rawDescGZIP(), []int{22}
+}
+
+// TaskFailure is a subtask's error (engine.TaskError).
+type TaskFailure struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	OperatorId string                 `protobuf:"bytes,1,opt,name=operator_id,json=operatorId,proto3" json:"operator_id,omitempty"`
+	Subtask    int64                  `protobuf:"varint,2,opt,name=subtask,proto3" json:"subtask,omitempty"`
+	Message    string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// "user", "external" or "internal" (engine.ErrorDomain).
+	Domain        string `protobuf:"bytes,4,opt,name=domain,proto3" json:"domain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskFailure) Reset() {
+	*x = TaskFailure{}
+	mi := &file_runnel_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskFailure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskFailure) ProtoMessage() {}
+
+func (x *TaskFailure) ProtoReflect() protoreflect.Message {
+	mi := &file_runnel_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskFailure.ProtoReflect.Descriptor instead.
+func (*TaskFailure) Descriptor() ([]byte, []int) {
+	return file_runnel_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *TaskFailure) GetOperatorId() string {
+	if x != nil {
+		return x.OperatorId
+	}
+	return ""
+}
+
+func (x *TaskFailure) GetSubtask() int64 {
+	if x != nil {
+		return x.Subtask
+	}
+	return 0
+}
+
+func (x *TaskFailure) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *TaskFailure) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+type SendOutputRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Worker        *WorkerRef             `protobuf:"bytes,1,opt,name=worker,proto3" json:"worker,omitempty"`
+	Data          *OutputData            `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendOutputRequest) Reset() {
+	*x = SendOutputRequest{}
+	mi := &file_runnel_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendOutputRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendOutputRequest) ProtoMessage() {}
+
+func (x *SendOutputRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_runnel_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendOutputRequest.ProtoReflect.Descriptor instead.
+func (*SendOutputRequest) Descriptor() ([]byte, []int) {
+	return file_runnel_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SendOutputRequest) GetWorker() *WorkerRef {
+	if x != nil {
+		return x.Worker
+	}
+	return nil
+}
+
+func (x *SendOutputRequest) GetData() *OutputData {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type SendOutputResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendOutputResponse) Reset() {
+	*x = SendOutputResponse{}
+	mi := &file_runnel_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendOutputResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendOutputResponse) ProtoMessage() {}
+
+func (x *SendOutputResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_runnel_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendOutputResponse.ProtoReflect.Descriptor instead.
+func (*SendOutputResponse) Descriptor() ([]byte, []int) {
+	return file_runnel_proto_rawDescGZIP(), []int{25}
+}
+
+// PlanSpec is what the program was planned from.
+type PlanSpec struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Query       string                 `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	Parallelism int64                  `protobuf:"varint,2,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
+	Preview     bool                   `protobuf:"varint,3,opt,name=preview,proto3" json:"preview,omitempty"`
+	EnableSinks bool                   `protobuf:"varint,4,opt,name=enable_sinks,json=enableSinks,proto3" json:"enable_sinks,omitempty"`
+	// Per-operator parallelism overrides, by operator id.
+	Overrides     map[string]int64 `protobuf:"bytes,5,rep,name=overrides,proto3" json:"overrides,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanSpec) Reset() {
+	*x = PlanSpec{}
+	mi := &file_runnel_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanSpec) ProtoMessage() {}
+
+func (x *PlanSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_runnel_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanSpec.ProtoReflect.Descriptor instead.
+func (*PlanSpec) Descriptor() ([]byte, []int) {
+	return file_runnel_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *PlanSpec) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *PlanSpec) GetParallelism() int64 {
+	if x != nil {
+		return x.Parallelism
+	}
+	return 0
+}
+
+func (x *PlanSpec) GetPreview() bool {
+	if x != nil {
+		return x.Preview
+	}
+	return false
+}
+
+func (x *PlanSpec) GetEnableSinks() bool {
+	if x != nil {
+		return x.EnableSinks
+	}
+	return false
+}
+
+func (x *PlanSpec) GetOverrides() map[string]int64 {
+	if x != nil {
+		return x.Overrides
+	}
+	return nil
+}
+
+// TaskPlacement says which worker runs one subtask.
+type TaskPlacement struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        int64                  `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Subtask       int64                  `protobuf:"varint,2,opt,name=subtask,proto3" json:"subtask,omitempty"`
+	WorkerId      string                 `protobuf:"bytes,3,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskPlacement) Reset() {
+	*x = TaskPlacement{}
+	mi := &file_runnel_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskPlacement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskPlacement) ProtoMessage() {}
+
+func (x *TaskPlacement) ProtoReflect() protoreflect.Message {
+	mi := &file_runnel_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskPlacement.ProtoReflect.Descriptor instead.
+func (*TaskPlacement) Descriptor() ([]byte, []int) {
+	return file_runnel_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *TaskPlacement) GetNodeId() int64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *TaskPlacement) GetSubtask() int64 {
+	if x != nil {
+		return x.Subtask
+	}
+	return 0
+}
+
+func (x *TaskPlacement) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+// Peer is another worker of the run and its data address.
+type Peer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WorkerId      string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Peer) Reset() {
+	*x = Peer{}
+	mi := &file_runnel_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Peer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Peer) ProtoMessage() {}
+
+func (x *Peer) ProtoReflect() protoreflect.Message {
+	mi := &file_runnel_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Peer.ProtoReflect.Descriptor instead.
+func (*Peer) Descriptor() ([]byte, []int) {
+	return file_runnel_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *Peer) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *Peer) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
 }
 
 type StartExecutionRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	RunId string                 `protobuf:"bytes,2,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	// The job's physical graph, in the controller's JSON encoding.
-	Graph []byte `protobuf:"bytes,3,opt,name=graph,proto3" json:"graph,omitempty"`
-	// The subtasks this worker runs, as "operator_id/subtask_idx".
-	Tasks []string `protobuf:"bytes,4,rep,name=tasks,proto3" json:"tasks,omitempty"`
-	// 0 for a fresh start.
-	RestoreEpoch  int64 `protobuf:"varint,5,opt,name=restore_epoch,json=restoreEpoch,proto3" json:"restore_epoch,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Worker *WorkerRef             `protobuf:"bytes,1,opt,name=worker,proto3" json:"worker,omitempty"`
+	Plan   *PlanSpec              `protobuf:"bytes,2,opt,name=plan,proto3" json:"plan,omitempty"`
+	// A digest of the controller's program; the worker refuses to run a
+	// program that plans differently.
+	Fingerprint   string           `protobuf:"bytes,3,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	Placements    []*TaskPlacement `protobuf:"bytes,4,rep,name=placements,proto3" json:"placements,omitempty"`
+	Peers         []*Peer          `protobuf:"bytes,5,rep,name=peers,proto3" json:"peers,omitempty"`
+	Checkpointing bool             `protobuf:"varint,6,opt,name=checkpointing,proto3" json:"checkpointing,omitempty"`
+	// The epoch to restore; 0 starts empty.
+	RestoreEpoch int64 `protobuf:"varint,7,opt,name=restore_epoch,json=restoreEpoch,proto3" json:"restore_epoch,omitempty"`
+	// Where checkpoints live (file:// or s3:// URL).
+	CheckpointUrl string `protobuf:"bytes,8,opt,name=checkpoint_url,json=checkpointUrl,proto3" json:"checkpoint_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StartExecutionRequest) Reset() {
 	*x = StartExecutionRequest{}
-	mi := &file_runnel_proto_msgTypes[18]
+	mi := &file_runnel_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1162,7 +1795,7 @@ func (x *StartExecutionRequest) String() string {
 func (*StartExecutionRequest) ProtoMessage() {}
 
 func (x *StartExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runnel_proto_msgTypes[18]
+	mi := &file_runnel_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1175,35 +1808,49 @@ func (x *StartExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartExecutionRequest.ProtoReflect.Descriptor instead.
 func (*StartExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_runnel_proto_rawDescGZIP(), []int{18}
+	return file_runnel_proto_rawDescGZIP(), []int{29}
 }
 
-func (x *StartExecutionRequest) GetJobId() string {
+func (x *StartExecutionRequest) GetWorker() *WorkerRef {
 	if x != nil {
-		return x.JobId
-	}
-	return ""
-}
-
-func (x *StartExecutionRequest) GetRunId() string {
-	if x != nil {
-		return x.RunId
-	}
-	return ""
-}
-
-func (x *StartExecutionRequest) GetGraph() []byte {
-	if x != nil {
-		return x.Graph
+		return x.Worker
 	}
 	return nil
 }
 
-func (x *StartExecutionRequest) GetTasks() []string {
+func (x *StartExecutionRequest) GetPlan() *PlanSpec {
 	if x != nil {
-		return x.Tasks
+		return x.Plan
 	}
 	return nil
+}
+
+func (x *StartExecutionRequest) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
+func (x *StartExecutionRequest) GetPlacements() []*TaskPlacement {
+	if x != nil {
+		return x.Placements
+	}
+	return nil
+}
+
+func (x *StartExecutionRequest) GetPeers() []*Peer {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
+func (x *StartExecutionRequest) GetCheckpointing() bool {
+	if x != nil {
+		return x.Checkpointing
+	}
+	return false
 }
 
 func (x *StartExecutionRequest) GetRestoreEpoch() int64 {
@@ -1213,15 +1860,23 @@ func (x *StartExecutionRequest) GetRestoreEpoch() int64 {
 	return 0
 }
 
+func (x *StartExecutionRequest) GetCheckpointUrl() string {
+	if x != nil {
+		return x.CheckpointUrl
+	}
+	return ""
+}
+
 type StartExecutionResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tasks         int64                  `protobuf:"varint,1,opt,name=tasks,proto3" json:"tasks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StartExecutionResponse) Reset() {
 	*x = StartExecutionResponse{}
-	mi := &file_runnel_proto_msgTypes[19]
+	mi := &file_runnel_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1233,7 +1888,7 @@ func (x *StartExecutionResponse) String() string {
 func (*StartExecutionResponse) ProtoMessage() {}
 
 func (x *StartExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runnel_proto_msgTypes[19]
+	mi := &file_runnel_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1246,20 +1901,27 @@ func (x *StartExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartExecutionResponse.ProtoReflect.Descriptor instead.
 func (*StartExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_runnel_proto_rawDescGZIP(), []int{19}
+	return file_runnel_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *StartExecutionResponse) GetTasks() int64 {
+	if x != nil {
+		return x.Tasks
+	}
+	return 0
 }
 
 type StopExecutionRequest struct {
-	state         protoimpl.MessageState    `protogen:"open.v1"`
-	JobId         string                    `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Mode          StopExecutionRequest_Mode `protobuf:"varint,2,opt,name=mode,proto3,enum=runnel.v1.StopExecutionRequest_Mode" json:"mode,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Worker        *WorkerRef             `protobuf:"bytes,1,opt,name=worker,proto3" json:"worker,omitempty"`
+	Immediate     bool                   `protobuf:"varint,2,opt,name=immediate,proto3" json:"immediate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StopExecutionRequest) Reset() {
 	*x = StopExecutionRequest{}
-	mi := &file_runnel_proto_msgTypes[20]
+	mi := &file_runnel_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1933,7 @@ func (x *StopExecutionRequest) String() string {
 func (*StopExecutionRequest) ProtoMessage() {}
 
 func (x *StopExecutionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runnel_proto_msgTypes[20]
+	mi := &file_runnel_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,21 +1946,21 @@ func (x *StopExecutionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopExecutionRequest.ProtoReflect.Descriptor instead.
 func (*StopExecutionRequest) Descriptor() ([]byte, []int) {
-	return file_runnel_proto_rawDescGZIP(), []int{20}
+	return file_runnel_proto_rawDescGZIP(), []int{31}
 }
 
-func (x *StopExecutionRequest) GetJobId() string {
+func (x *StopExecutionRequest) GetWorker() *WorkerRef {
 	if x != nil {
-		return x.JobId
+		return x.Worker
 	}
-	return ""
+	return nil
 }
 
-func (x *StopExecutionRequest) GetMode() StopExecutionRequest_Mode {
+func (x *StopExecutionRequest) GetImmediate() bool {
 	if x != nil {
-		return x.Mode
+		return x.Immediate
 	}
-	return StopExecutionRequest_MODE_UNSPECIFIED
+	return false
 }
 
 type StopExecutionResponse struct {
@@ -1309,7 +1971,7 @@ type StopExecutionResponse struct {
 
 func (x *StopExecutionResponse) Reset() {
 	*x = StopExecutionResponse{}
-	mi := &file_runnel_proto_msgTypes[21]
+	mi := &file_runnel_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1983,7 @@ func (x *StopExecutionResponse) String() string {
 func (*StopExecutionResponse) ProtoMessage() {}
 
 func (x *StopExecutionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runnel_proto_msgTypes[21]
+	mi := &file_runnel_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,24 +1996,22 @@ func (x *StopExecutionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopExecutionResponse.ProtoReflect.Descriptor instead.
 func (*StopExecutionResponse) Descriptor() ([]byte, []int) {
-	return file_runnel_proto_rawDescGZIP(), []int{21}
+	return file_runnel_proto_rawDescGZIP(), []int{32}
 }
 
 type CheckpointRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Epoch int64                  `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	// Microseconds since the epoch at which the controller triggered it.
-	Timestamp int64 `protobuf:"varint,3,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
-	// Sources stop after this barrier (a stop-with-checkpoint).
-	ThenStop      bool `protobuf:"varint,4,opt,name=then_stop,json=thenStop,proto3" json:"then_stop,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Worker *WorkerRef             `protobuf:"bytes,1,opt,name=worker,proto3" json:"worker,omitempty"`
+	Epoch  int64                  `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Sources emit nothing after this barrier.
+	Final         bool `protobuf:"varint,3,opt,name=final,proto3" json:"final,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CheckpointRequest) Reset() {
 	*x = CheckpointRequest{}
-	mi := &file_runnel_proto_msgTypes[22]
+	mi := &file_runnel_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1363,7 +2023,7 @@ func (x *CheckpointRequest) String() string {
 func (*CheckpointRequest) ProtoMessage() {}
 
 func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runnel_proto_msgTypes[22]
+	mi := &file_runnel_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1376,14 +2036,14 @@ func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointRequest.ProtoReflect.Descriptor instead.
 func (*CheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_runnel_proto_rawDescGZIP(), []int{22}
+	return file_runnel_proto_rawDescGZIP(), []int{33}
 }
 
-func (x *CheckpointRequest) GetJobId() string {
+func (x *CheckpointRequest) GetWorker() *WorkerRef {
 	if x != nil {
-		return x.JobId
+		return x.Worker
 	}
-	return ""
+	return nil
 }
 
 func (x *CheckpointRequest) GetEpoch() int64 {
@@ -1393,16 +2053,9 @@ func (x *CheckpointRequest) GetEpoch() int64 {
 	return 0
 }
 
-func (x *CheckpointRequest) GetTimestamp() int64 {
+func (x *CheckpointRequest) GetFinal() bool {
 	if x != nil {
-		return x.Timestamp
-	}
-	return 0
-}
-
-func (x *CheckpointRequest) GetThenStop() bool {
-	if x != nil {
-		return x.ThenStop
+		return x.Final
 	}
 	return false
 }
@@ -1415,7 +2068,7 @@ type CheckpointResponse struct {
 
 func (x *CheckpointResponse) Reset() {
 	*x = CheckpointResponse{}
-	mi := &file_runnel_proto_msgTypes[23]
+	mi := &file_runnel_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +2080,7 @@ func (x *CheckpointResponse) String() string {
 func (*CheckpointResponse) ProtoMessage() {}
 
 func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runnel_proto_msgTypes[23]
+	mi := &file_runnel_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,12 +2093,12 @@ func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointResponse.ProtoReflect.Descriptor instead.
 func (*CheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_runnel_proto_rawDescGZIP(), []int{23}
+	return file_runnel_proto_rawDescGZIP(), []int{34}
 }
 
 type CommitRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Worker        *WorkerRef             `protobuf:"bytes,1,opt,name=worker,proto3" json:"worker,omitempty"`
 	Epoch         int64                  `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1453,7 +2106,7 @@ type CommitRequest struct {
 
 func (x *CommitRequest) Reset() {
 	*x = CommitRequest{}
-	mi := &file_runnel_proto_msgTypes[24]
+	mi := &file_runnel_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +2118,7 @@ func (x *CommitRequest) String() string {
 func (*CommitRequest) ProtoMessage() {}
 
 func (x *CommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runnel_proto_msgTypes[24]
+	mi := &file_runnel_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,14 +2131,14 @@ func (x *CommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
 func (*CommitRequest) Descriptor() ([]byte, []int) {
-	return file_runnel_proto_rawDescGZIP(), []int{24}
+	return file_runnel_proto_rawDescGZIP(), []int{35}
 }
 
-func (x *CommitRequest) GetJobId() string {
+func (x *CommitRequest) GetWorker() *WorkerRef {
 	if x != nil {
-		return x.JobId
+		return x.Worker
 	}
-	return ""
+	return nil
 }
 
 func (x *CommitRequest) GetEpoch() int64 {
@@ -1503,7 +2156,7 @@ type CommitResponse struct {
 
 func (x *CommitResponse) Reset() {
 	*x = CommitResponse{}
-	mi := &file_runnel_proto_msgTypes[25]
+	mi := &file_runnel_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1515,7 +2168,7 @@ func (x *CommitResponse) String() string {
 func (*CommitResponse) ProtoMessage() {}
 
 func (x *CommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runnel_proto_msgTypes[25]
+	mi := &file_runnel_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1528,7 +2181,214 @@ func (x *CommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
 func (*CommitResponse) Descriptor() ([]byte, []int) {
-	return file_runnel_proto_rawDescGZIP(), []int{25}
+	return file_runnel_proto_rawDescGZIP(), []int{36}
+}
+
+type DataFrame struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Set on the first frame only.
+	Header *ExchangeHeader `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	// engine.Signal: 0 batch, 1 end of stream, 2 watermark, 3 barrier.
+	Signal    int32 `protobuf:"varint,2,opt,name=signal,proto3" json:"signal,omitempty"`
+	From      int64 `protobuf:"varint,3,opt,name=from,proto3" json:"from,omitempty"`
+	Input     int64 `protobuf:"varint,4,opt,name=input,proto3" json:"input,omitempty"`
+	Watermark int64 `protobuf:"varint,5,opt,name=watermark,proto3" json:"watermark,omitempty"`
+	Epoch     int64 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// An Arrow IPC stream holding one record batch (signal 0).
+	Batch         []byte `protobuf:"bytes,7,opt,name=batch,proto3" json:"batch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataFrame) Reset() {
+	*x = DataFrame{}
+	mi := &file_runnel_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataFrame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataFrame) ProtoMessage() {}
+
+func (x *DataFrame) ProtoReflect() protoreflect.Message {
+	mi := &file_runnel_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataFrame.ProtoReflect.Descriptor instead.
+func (*DataFrame) Descriptor() ([]byte, []int) {
+	return file_runnel_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *DataFrame) GetHeader() *ExchangeHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *DataFrame) GetSignal() int32 {
+	if x != nil {
+		return x.Signal
+	}
+	return 0
+}
+
+func (x *DataFrame) GetFrom() int64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *DataFrame) GetInput() int64 {
+	if x != nil {
+		return x.Input
+	}
+	return 0
+}
+
+func (x *DataFrame) GetWatermark() int64 {
+	if x != nil {
+		return x.Watermark
+	}
+	return 0
+}
+
+func (x *DataFrame) GetEpoch() int64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *DataFrame) GetBatch() []byte {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+type ExchangeHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	RunId         int64                  `protobuf:"varint,2,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	NodeId        int64                  `protobuf:"varint,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Subtask       int64                  `protobuf:"varint,4,opt,name=subtask,proto3" json:"subtask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExchangeHeader) Reset() {
+	*x = ExchangeHeader{}
+	mi := &file_runnel_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExchangeHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExchangeHeader) ProtoMessage() {}
+
+func (x *ExchangeHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_runnel_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExchangeHeader.ProtoReflect.Descriptor instead.
+func (*ExchangeHeader) Descriptor() ([]byte, []int) {
+	return file_runnel_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ExchangeHeader) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ExchangeHeader) GetRunId() int64 {
+	if x != nil {
+		return x.RunId
+	}
+	return 0
+}
+
+func (x *ExchangeHeader) GetNodeId() int64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *ExchangeHeader) GetSubtask() int64 {
+	if x != nil {
+		return x.Subtask
+	}
+	return 0
+}
+
+type Credit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credits       int64                  `protobuf:"varint,1,opt,name=credits,proto3" json:"credits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Credit) Reset() {
+	*x = Credit{}
+	mi := &file_runnel_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Credit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Credit) ProtoMessage() {}
+
+func (x *Credit) ProtoReflect() protoreflect.Message {
+	mi := &file_runnel_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Credit.ProtoReflect.Descriptor instead.
+func (*Credit) Descriptor() ([]byte, []int) {
+	return file_runnel_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *Credit) GetCredits() int64 {
+	if x != nil {
+		return x.Credits
+	}
+	return 0
 }
 
 var File_runnel_proto protoreflect.FileDescriptor
@@ -1571,88 +2431,159 @@ const file_runnel_proto_rawDesc = "" +
 	"\ametrics\x18\x02 \x03(\v2\x16.runnel.v1.MetricPointR\ametrics\"7\n" +
 	"\vMetricPoint\x12\x12\n" +
 	"\x04time\x18\x01 \x01(\x03R\x04time\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value\"\xbc\x01\n" +
-	"\x15RegisterWorkerRequest\x12\x1b\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\"\x0e\n" +
+	"\fNudgeRequest\"\x0f\n" +
+	"\rNudgeResponse\"V\n" +
+	"\tWorkerRef\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x15\n" +
-	"\x06run_id\x18\x03 \x01(\tR\x05runId\x12\x1f\n" +
-	"\vrpc_address\x18\x04 \x01(\tR\n" +
-	"rpcAddress\x12!\n" +
-	"\fdata_address\x18\x05 \x01(\tR\vdataAddress\x12\x14\n" +
-	"\x05slots\x18\x06 \x01(\x03R\x05slots\"\x18\n" +
-	"\x16RegisterWorkerResponse\"Z\n" +
-	"\x10HeartbeatRequest\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x15\n" +
-	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x12\n" +
-	"\x04time\x18\x03 \x01(\x03R\x04time\"\x13\n" +
-	"\x11HeartbeatResponse\"\x98\x02\n" +
-	"\x1eTaskCheckpointCompletedRequest\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x15\n" +
-	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x14\n" +
-	"\x05epoch\x18\x03 \x01(\x03R\x05epoch\x12\x1f\n" +
-	"\voperator_id\x18\x04 \x01(\tR\n" +
-	"operatorId\x12\x1f\n" +
-	"\vsubtask_idx\x18\x05 \x01(\x03R\n" +
-	"subtaskIdx\x12\x14\n" +
-	"\x05files\x18\x06 \x03(\tR\x05files\x12\x14\n" +
-	"\x05bytes\x18\a \x01(\x03R\x05bytes\x12\x1d\n" +
+	"\x06run_id\x18\x03 \x01(\x03R\x05runId\"u\n" +
+	"\x15RegisterWorkerRequest\x12,\n" +
+	"\x06worker\x18\x01 \x01(\v2\x14.runnel.v1.WorkerRefR\x06worker\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x14\n" +
+	"\x05slots\x18\x03 \x01(\x03R\x05slots\"L\n" +
+	"\x16RegisterWorkerResponse\x122\n" +
+	"\x15heartbeat_interval_ms\x18\x01 \x01(\x03R\x13heartbeatIntervalMs\"\x82\x01\n" +
+	"\x10HeartbeatRequest\x12,\n" +
+	"\x06worker\x18\x01 \x01(\v2\x14.runnel.v1.WorkerRefR\x06worker\x12\x12\n" +
+	"\x04time\x18\x02 \x01(\x03R\x04time\x12,\n" +
+	"\x05tasks\x18\x03 \x03(\v2\x16.runnel.v1.TaskMetricsR\x05tasks\"\x13\n" +
+	"\x11HeartbeatResponse\"\x84\x03\n" +
+	"\vTaskMetrics\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\x03R\x06nodeId\x12\x1f\n" +
+	"\voperator_id\x18\x02 \x01(\tR\n" +
+	"operatorId\x12\x18\n" +
+	"\asubtask\x18\x03 \x01(\x03R\asubtask\x12#\n" +
+	"\rmessages_recv\x18\x04 \x01(\x03R\fmessagesRecv\x12#\n" +
+	"\rmessages_sent\x18\x05 \x01(\x03R\fmessagesSent\x12\x1d\n" +
 	"\n" +
-	"start_time\x18\b \x01(\x03R\tstartTime\x12\x1f\n" +
-	"\vfinish_time\x18\t \x01(\x03R\n" +
-	"finishTime\"!\n" +
-	"\x1fTaskCheckpointCompletedResponse\"\xb9\x01\n" +
-	"\x11TaskFailedRequest\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x15\n" +
-	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x1f\n" +
-	"\voperator_id\x18\x03 \x01(\tR\n" +
-	"operatorId\x12\x1f\n" +
-	"\vsubtask_idx\x18\x04 \x01(\x03R\n" +
-	"subtaskIdx\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\x12\x18\n" +
-	"\adetails\x18\x06 \x01(\tR\adetails\"\x14\n" +
-	"\x12TaskFailedResponse\"\x96\x01\n" +
-	"\x15StartExecutionRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x15\n" +
-	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12\x14\n" +
-	"\x05graph\x18\x03 \x01(\fR\x05graph\x12\x14\n" +
-	"\x05tasks\x18\x04 \x03(\tR\x05tasks\x12#\n" +
-	"\rrestore_epoch\x18\x05 \x01(\x03R\frestoreEpoch\"\x18\n" +
-	"\x16StartExecutionResponse\"\xc1\x01\n" +
-	"\x14StopExecutionRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x128\n" +
-	"\x04mode\x18\x02 \x01(\x0e2$.runnel.v1.StopExecutionRequest.ModeR\x04mode\"X\n" +
-	"\x04Mode\x12\x14\n" +
-	"\x10MODE_UNSPECIFIED\x10\x00\x12\x13\n" +
-	"\x0fMODE_CHECKPOINT\x10\x01\x12\x11\n" +
-	"\rMODE_GRACEFUL\x10\x02\x12\x12\n" +
-	"\x0eMODE_IMMEDIATE\x10\x03\"\x17\n" +
-	"\x15StopExecutionResponse\"{\n" +
-	"\x11CheckpointRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
-	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\x12\x1c\n" +
-	"\ttimestamp\x18\x03 \x01(\x03R\ttimestamp\x12\x1b\n" +
-	"\tthen_stop\x18\x04 \x01(\bR\bthenStop\"\x14\n" +
-	"\x12CheckpointResponse\"<\n" +
-	"\rCommitRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
+	"bytes_recv\x18\x06 \x01(\x03R\tbytesRecv\x12\x1d\n" +
+	"\n" +
+	"bytes_sent\x18\a \x01(\x03R\tbytesSent\x12\"\n" +
+	"\fbackpressure\x18\b \x01(\x01R\fbackpressure\x12\x1d\n" +
+	"\n" +
+	"queue_size\x18\t \x01(\x03R\tqueueSize\x12\x1b\n" +
+	"\tqueue_rem\x18\n" +
+	" \x01(\x03R\bqueueRem\x12\x1b\n" +
+	"\tlate_rows\x18\v \x01(\x03R\blateRows\x12\x1c\n" +
+	"\twatermark\x18\f \x01(\x03R\twatermark\"\xf7\x03\n" +
+	"\x17ReportCheckpointRequest\x12,\n" +
+	"\x06worker\x18\x01 \x01(\v2\x14.runnel.v1.WorkerRefR\x06worker\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\x12\x17\n" +
+	"\anode_id\x18\x03 \x01(\x03R\x06nodeId\x12\x1f\n" +
+	"\voperator_id\x18\x04 \x01(\tR\n" +
+	"operatorId\x12\x18\n" +
+	"\asubtask\x18\x05 \x01(\x03R\asubtask\x12+\n" +
+	"\x11alignment_started\x18\x06 \x01(\x03R\x10alignmentStarted\x12-\n" +
+	"\x12checkpoint_started\x18\a \x01(\x03R\x11checkpointStarted\x12#\n" +
+	"\rsync_finished\x18\b \x01(\x03R\fsyncFinished\x12\x1a\n" +
+	"\bfinished\x18\t \x01(\x03R\bfinished\x12\x14\n" +
+	"\x05bytes\x18\n" +
+	" \x01(\x03R\x05bytes\x12\x12\n" +
+	"\x04rows\x18\v \x01(\x03R\x04rows\x12*\n" +
+	"\x05files\x18\f \x03(\v2\x14.runnel.v1.StateFileR\x05files\x12\x1b\n" +
+	"\thas_state\x18\r \x01(\bR\bhasState\x12\x1e\n" +
+	"\n" +
+	"committing\x18\x0e \x01(\bR\n" +
+	"committing\x12\x14\n" +
+	"\x05error\x18\x0f \x01(\tR\x05error\"\x1a\n" +
+	"\x18ReportCheckpointResponse\"I\n" +
+	"\tStateFile\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06crc32c\x18\x03 \x01(\rR\x06crc32c\"\x93\x01\n" +
+	"\x15ExecutionEndedRequest\x12,\n" +
+	"\x06worker\x18\x01 \x01(\v2\x14.runnel.v1.WorkerRefR\x06worker\x12\x1a\n" +
+	"\bfinished\x18\x02 \x01(\bR\bfinished\x120\n" +
+	"\afailure\x18\x03 \x01(\v2\x16.runnel.v1.TaskFailureR\afailure\"\x18\n" +
+	"\x16ExecutionEndedResponse\"z\n" +
+	"\vTaskFailure\x12\x1f\n" +
+	"\voperator_id\x18\x01 \x01(\tR\n" +
+	"operatorId\x12\x18\n" +
+	"\asubtask\x18\x02 \x01(\x03R\asubtask\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x16\n" +
+	"\x06domain\x18\x04 \x01(\tR\x06domain\"l\n" +
+	"\x11SendOutputRequest\x12,\n" +
+	"\x06worker\x18\x01 \x01(\v2\x14.runnel.v1.WorkerRefR\x06worker\x12)\n" +
+	"\x04data\x18\x02 \x01(\v2\x15.runnel.v1.OutputDataR\x04data\"\x14\n" +
+	"\x12SendOutputResponse\"\xff\x01\n" +
+	"\bPlanSpec\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x12 \n" +
+	"\vparallelism\x18\x02 \x01(\x03R\vparallelism\x12\x18\n" +
+	"\apreview\x18\x03 \x01(\bR\apreview\x12!\n" +
+	"\fenable_sinks\x18\x04 \x01(\bR\venableSinks\x12@\n" +
+	"\toverrides\x18\x05 \x03(\v2\".runnel.v1.PlanSpec.OverridesEntryR\toverrides\x1a<\n" +
+	"\x0eOverridesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"_\n" +
+	"\rTaskPlacement\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\x03R\x06nodeId\x12\x18\n" +
+	"\asubtask\x18\x02 \x01(\x03R\asubtask\x12\x1b\n" +
+	"\tworker_id\x18\x03 \x01(\tR\bworkerId\"=\n" +
+	"\x04Peer\x12\x1b\n" +
+	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\"\xe3\x02\n" +
+	"\x15StartExecutionRequest\x12,\n" +
+	"\x06worker\x18\x01 \x01(\v2\x14.runnel.v1.WorkerRefR\x06worker\x12'\n" +
+	"\x04plan\x18\x02 \x01(\v2\x13.runnel.v1.PlanSpecR\x04plan\x12 \n" +
+	"\vfingerprint\x18\x03 \x01(\tR\vfingerprint\x128\n" +
+	"\n" +
+	"placements\x18\x04 \x03(\v2\x18.runnel.v1.TaskPlacementR\n" +
+	"placements\x12%\n" +
+	"\x05peers\x18\x05 \x03(\v2\x0f.runnel.v1.PeerR\x05peers\x12$\n" +
+	"\rcheckpointing\x18\x06 \x01(\bR\rcheckpointing\x12#\n" +
+	"\rrestore_epoch\x18\a \x01(\x03R\frestoreEpoch\x12%\n" +
+	"\x0echeckpoint_url\x18\b \x01(\tR\rcheckpointUrl\".\n" +
+	"\x16StartExecutionResponse\x12\x14\n" +
+	"\x05tasks\x18\x01 \x01(\x03R\x05tasks\"b\n" +
+	"\x14StopExecutionRequest\x12,\n" +
+	"\x06worker\x18\x01 \x01(\v2\x14.runnel.v1.WorkerRefR\x06worker\x12\x1c\n" +
+	"\timmediate\x18\x02 \x01(\bR\timmediate\"\x17\n" +
+	"\x15StopExecutionResponse\"m\n" +
+	"\x11CheckpointRequest\x12,\n" +
+	"\x06worker\x18\x01 \x01(\v2\x14.runnel.v1.WorkerRefR\x06worker\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\x12\x14\n" +
+	"\x05final\x18\x03 \x01(\bR\x05final\"\x14\n" +
+	"\x12CheckpointResponse\"S\n" +
+	"\rCommitRequest\x12,\n" +
+	"\x06worker\x18\x01 \x01(\v2\x14.runnel.v1.WorkerRefR\x06worker\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\"\x10\n" +
-	"\x0eCommitResponse2\xae\x01\n" +
+	"\x0eCommitResponse\"\xca\x01\n" +
+	"\tDataFrame\x121\n" +
+	"\x06header\x18\x01 \x01(\v2\x19.runnel.v1.ExchangeHeaderR\x06header\x12\x16\n" +
+	"\x06signal\x18\x02 \x01(\x05R\x06signal\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\x03R\x04from\x12\x14\n" +
+	"\x05input\x18\x04 \x01(\x03R\x05input\x12\x1c\n" +
+	"\twatermark\x18\x05 \x01(\x03R\twatermark\x12\x14\n" +
+	"\x05epoch\x18\x06 \x01(\x03R\x05epoch\x12\x14\n" +
+	"\x05batch\x18\a \x01(\fR\x05batch\"q\n" +
+	"\x0eExchangeHeader\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x15\n" +
+	"\x06run_id\x18\x02 \x01(\x03R\x05runId\x12\x17\n" +
+	"\anode_id\x18\x03 \x01(\x03R\x06nodeId\x12\x18\n" +
+	"\asubtask\x18\x04 \x01(\x03R\asubtask\"\"\n" +
+	"\x06Credit\x12\x18\n" +
+	"\acredits\x18\x01 \x01(\x03R\acredits2\xea\x01\n" +
 	"\x11ControllerService\x12N\n" +
 	"\x0fSubscribeOutput\x12!.runnel.v1.SubscribeOutputRequest\x1a\x16.runnel.v1.OutputEvent0\x01\x12I\n" +
 	"\n" +
-	"JobMetrics\x12\x1c.runnel.v1.JobMetricsRequest\x1a\x1d.runnel.v1.JobMetricsResponse2\xf2\x02\n" +
+	"JobMetrics\x12\x1c.runnel.v1.JobMetricsRequest\x1a\x1d.runnel.v1.JobMetricsResponse\x12:\n" +
+	"\x05Nudge\x12\x17.runnel.v1.NudgeRequest\x1a\x18.runnel.v1.NudgeResponse2\xb4\x03\n" +
 	"\x14WorkerControlService\x12U\n" +
 	"\x0eRegisterWorker\x12 .runnel.v1.RegisterWorkerRequest\x1a!.runnel.v1.RegisterWorkerResponse\x12F\n" +
-	"\tHeartbeat\x12\x1b.runnel.v1.HeartbeatRequest\x1a\x1c.runnel.v1.HeartbeatResponse\x12p\n" +
-	"\x17TaskCheckpointCompleted\x12).runnel.v1.TaskCheckpointCompletedRequest\x1a*.runnel.v1.TaskCheckpointCompletedResponse\x12I\n" +
+	"\tHeartbeat\x12\x1b.runnel.v1.HeartbeatRequest\x1a\x1c.runnel.v1.HeartbeatResponse\x12[\n" +
+	"\x10ReportCheckpoint\x12\".runnel.v1.ReportCheckpointRequest\x1a#.runnel.v1.ReportCheckpointResponse\x12U\n" +
+	"\x0eExecutionEnded\x12 .runnel.v1.ExecutionEndedRequest\x1a!.runnel.v1.ExecutionEndedResponse\x12I\n" +
 	"\n" +
-	"TaskFailed\x12\x1c.runnel.v1.TaskFailedRequest\x1a\x1d.runnel.v1.TaskFailedResponse2\xc4\x02\n" +
+	"SendOutput\x12\x1c.runnel.v1.SendOutputRequest\x1a\x1d.runnel.v1.SendOutputResponse2\xc4\x02\n" +
 	"\rWorkerService\x12U\n" +
 	"\x0eStartExecution\x12 .runnel.v1.StartExecutionRequest\x1a!.runnel.v1.StartExecutionResponse\x12R\n" +
 	"\rStopExecution\x12\x1f.runnel.v1.StopExecutionRequest\x1a .runnel.v1.StopExecutionResponse\x12I\n" +
 	"\n" +
 	"Checkpoint\x12\x1c.runnel.v1.CheckpointRequest\x1a\x1d.runnel.v1.CheckpointResponse\x12=\n" +
-	"\x06Commit\x12\x18.runnel.v1.CommitRequest\x1a\x19.runnel.v1.CommitResponseB4Z2github.com/runnel-dev/runnel/internal/rpc/runnelpbb\x06proto3"
+	"\x06Commit\x12\x18.runnel.v1.CommitRequest\x1a\x19.runnel.v1.CommitResponse2F\n" +
+	"\vDataService\x127\n" +
+	"\bExchange\x12\x14.runnel.v1.DataFrame\x1a\x11.runnel.v1.Credit(\x010\x01B4Z2github.com/runnel-dev/runnel/internal/rpc/runnelpbb\x06proto3"
 
 var (
 	file_runnel_proto_rawDescOnce sync.Once
@@ -1666,70 +2597,106 @@ func file_runnel_proto_rawDescGZIP() []byte {
 	return file_runnel_proto_rawDescData
 }
 
-var file_runnel_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_runnel_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_runnel_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_runnel_proto_goTypes = []any{
-	(StopExecutionRequest_Mode)(0),          // 0: runnel.v1.StopExecutionRequest.Mode
-	(*SubscribeOutputRequest)(nil),          // 1: runnel.v1.SubscribeOutputRequest
-	(*OutputEvent)(nil),                     // 2: runnel.v1.OutputEvent
-	(*OutputData)(nil),                      // 3: runnel.v1.OutputData
-	(*OutputEnd)(nil),                       // 4: runnel.v1.OutputEnd
-	(*JobMetricsRequest)(nil),               // 5: runnel.v1.JobMetricsRequest
-	(*JobMetricsResponse)(nil),              // 6: runnel.v1.JobMetricsResponse
-	(*OperatorGroup)(nil),                   // 7: runnel.v1.OperatorGroup
-	(*MetricGroup)(nil),                     // 8: runnel.v1.MetricGroup
-	(*SubtaskMetrics)(nil),                  // 9: runnel.v1.SubtaskMetrics
-	(*MetricPoint)(nil),                     // 10: runnel.v1.MetricPoint
-	(*RegisterWorkerRequest)(nil),           // 11: runnel.v1.RegisterWorkerRequest
-	(*RegisterWorkerResponse)(nil),          // 12: runnel.v1.RegisterWorkerResponse
-	(*HeartbeatRequest)(nil),                // 13: runnel.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),               // 14: runnel.v1.HeartbeatResponse
-	(*TaskCheckpointCompletedRequest)(nil),  // 15: runnel.v1.TaskCheckpointCompletedRequest
-	(*TaskCheckpointCompletedResponse)(nil), // 16: runnel.v1.TaskCheckpointCompletedResponse
-	(*TaskFailedRequest)(nil),               // 17: runnel.v1.TaskFailedRequest
-	(*TaskFailedResponse)(nil),              // 18: runnel.v1.TaskFailedResponse
-	(*StartExecutionRequest)(nil),           // 19: runnel.v1.StartExecutionRequest
-	(*StartExecutionResponse)(nil),          // 20: runnel.v1.StartExecutionResponse
-	(*StopExecutionRequest)(nil),            // 21: runnel.v1.StopExecutionRequest
-	(*StopExecutionResponse)(nil),           // 22: runnel.v1.StopExecutionResponse
-	(*CheckpointRequest)(nil),               // 23: runnel.v1.CheckpointRequest
-	(*CheckpointResponse)(nil),              // 24: runnel.v1.CheckpointResponse
-	(*CommitRequest)(nil),                   // 25: runnel.v1.CommitRequest
-	(*CommitResponse)(nil),                  // 26: runnel.v1.CommitResponse
+	(*SubscribeOutputRequest)(nil),   // 0: runnel.v1.SubscribeOutputRequest
+	(*OutputEvent)(nil),              // 1: runnel.v1.OutputEvent
+	(*OutputData)(nil),               // 2: runnel.v1.OutputData
+	(*OutputEnd)(nil),                // 3: runnel.v1.OutputEnd
+	(*JobMetricsRequest)(nil),        // 4: runnel.v1.JobMetricsRequest
+	(*JobMetricsResponse)(nil),       // 5: runnel.v1.JobMetricsResponse
+	(*OperatorGroup)(nil),            // 6: runnel.v1.OperatorGroup
+	(*MetricGroup)(nil),              // 7: runnel.v1.MetricGroup
+	(*SubtaskMetrics)(nil),           // 8: runnel.v1.SubtaskMetrics
+	(*MetricPoint)(nil),              // 9: runnel.v1.MetricPoint
+	(*NudgeRequest)(nil),             // 10: runnel.v1.NudgeRequest
+	(*NudgeResponse)(nil),            // 11: runnel.v1.NudgeResponse
+	(*WorkerRef)(nil),                // 12: runnel.v1.WorkerRef
+	(*RegisterWorkerRequest)(nil),    // 13: runnel.v1.RegisterWorkerRequest
+	(*RegisterWorkerResponse)(nil),   // 14: runnel.v1.RegisterWorkerResponse
+	(*HeartbeatRequest)(nil),         // 15: runnel.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),        // 16: runnel.v1.HeartbeatResponse
+	(*TaskMetrics)(nil),              // 17: runnel.v1.TaskMetrics
+	(*ReportCheckpointRequest)(nil),  // 18: runnel.v1.ReportCheckpointRequest
+	(*ReportCheckpointResponse)(nil), // 19: runnel.v1.ReportCheckpointResponse
+	(*StateFile)(nil),                // 20: runnel.v1.StateFile
+	(*ExecutionEndedRequest)(nil),    // 21: runnel.v1.ExecutionEndedRequest
+	(*ExecutionEndedResponse)(nil),   // 22: runnel.v1.ExecutionEndedResponse
+	(*TaskFailure)(nil),              // 23: runnel.v1.TaskFailure
+	(*SendOutputRequest)(nil),        // 24: runnel.v1.SendOutputRequest
+	(*SendOutputResponse)(nil),       // 25: runnel.v1.SendOutputResponse
+	(*PlanSpec)(nil),                 // 26: runnel.v1.PlanSpec
+	(*TaskPlacement)(nil),            // 27: runnel.v1.TaskPlacement
+	(*Peer)(nil),                     // 28: runnel.v1.Peer
+	(*StartExecutionRequest)(nil),    // 29: runnel.v1.StartExecutionRequest
+	(*StartExecutionResponse)(nil),   // 30: runnel.v1.StartExecutionResponse
+	(*StopExecutionRequest)(nil),     // 31: runnel.v1.StopExecutionRequest
+	(*StopExecutionResponse)(nil),    // 32: runnel.v1.StopExecutionResponse
+	(*CheckpointRequest)(nil),        // 33: runnel.v1.CheckpointRequest
+	(*CheckpointResponse)(nil),       // 34: runnel.v1.CheckpointResponse
+	(*CommitRequest)(nil),            // 35: runnel.v1.CommitRequest
+	(*CommitResponse)(nil),           // 36: runnel.v1.CommitResponse
+	(*DataFrame)(nil),                // 37: runnel.v1.DataFrame
+	(*ExchangeHeader)(nil),           // 38: runnel.v1.ExchangeHeader
+	(*Credit)(nil),                   // 39: runnel.v1.Credit
+	nil,                              // 40: runnel.v1.PlanSpec.OverridesEntry
 }
 var file_runnel_proto_depIdxs = []int32{
-	3,  // 0: runnel.v1.OutputEvent.data:type_name -> runnel.v1.OutputData
-	4,  // 1: runnel.v1.OutputEvent.end:type_name -> runnel.v1.OutputEnd
-	7,  // 2: runnel.v1.JobMetricsResponse.operator_groups:type_name -> runnel.v1.OperatorGroup
-	8,  // 3: runnel.v1.OperatorGroup.metric_groups:type_name -> runnel.v1.MetricGroup
-	9,  // 4: runnel.v1.MetricGroup.subtasks:type_name -> runnel.v1.SubtaskMetrics
-	10, // 5: runnel.v1.SubtaskMetrics.metrics:type_name -> runnel.v1.MetricPoint
-	0,  // 6: runnel.v1.StopExecutionRequest.mode:type_name -> runnel.v1.StopExecutionRequest.Mode
-	1,  // 7: runnel.v1.ControllerService.SubscribeOutput:input_type -> runnel.v1.SubscribeOutputRequest
-	5,  // 8: runnel.v1.ControllerService.JobMetrics:input_type -> runnel.v1.JobMetricsRequest
-	11, // 9: runnel.v1.WorkerControlService.RegisterWorker:input_type -> runnel.v1.RegisterWorkerRequest
-	13, // 10: runnel.v1.WorkerControlService.Heartbeat:input_type -> runnel.v1.HeartbeatRequest
-	15, // 11: runnel.v1.WorkerControlService.TaskCheckpointCompleted:input_type -> runnel.v1.TaskCheckpointCompletedRequest
-	17, // 12: runnel.v1.WorkerControlService.TaskFailed:input_type -> runnel.v1.TaskFailedRequest
-	19, // 13: runnel.v1.WorkerService.StartExecution:input_type -> runnel.v1.StartExecutionRequest
-	21, // 14: runnel.v1.WorkerService.StopExecution:input_type -> runnel.v1.StopExecutionRequest
-	23, // 15: runnel.v1.WorkerService.Checkpoint:input_type -> runnel.v1.CheckpointRequest
-	25, // 16: runnel.v1.WorkerService.Commit:input_type -> runnel.v1.CommitRequest
-	2,  // 17: runnel.v1.ControllerService.SubscribeOutput:output_type -> runnel.v1.OutputEvent
-	6,  // 18: runnel.v1.ControllerService.JobMetrics:output_type -> runnel.v1.JobMetricsResponse
-	12, // 19: runnel.v1.WorkerControlService.RegisterWorker:output_type -> runnel.v1.RegisterWorkerResponse
-	14, // 20: runnel.v1.WorkerControlService.Heartbeat:output_type -> runnel.v1.HeartbeatResponse
-	16, // 21: runnel.v1.WorkerControlService.TaskCheckpointCompleted:output_type -> runnel.v1.TaskCheckpointCompletedResponse
-	18, // 22: runnel.v1.WorkerControlService.TaskFailed:output_type -> runnel.v1.TaskFailedResponse
-	20, // 23: runnel.v1.WorkerService.StartExecution:output_type -> runnel.v1.StartExecutionResponse
-	22, // 24: runnel.v1.WorkerService.StopExecution:output_type -> runnel.v1.StopExecutionResponse
-	24, // 25: runnel.v1.WorkerService.Checkpoint:output_type -> runnel.v1.CheckpointResponse
-	26, // 26: runnel.v1.WorkerService.Commit:output_type -> runnel.v1.CommitResponse
-	17, // [17:27] is the sub-list for method output_type
-	7,  // [7:17] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	2,  // 0: runnel.v1.OutputEvent.data:type_name -> runnel.v1.OutputData
+	3,  // 1: runnel.v1.OutputEvent.end:type_name -> runnel.v1.OutputEnd
+	6,  // 2: runnel.v1.JobMetricsResponse.operator_groups:type_name -> runnel.v1.OperatorGroup
+	7,  // 3: runnel.v1.OperatorGroup.metric_groups:type_name -> runnel.v1.MetricGroup
+	8,  // 4: runnel.v1.MetricGroup.subtasks:type_name -> runnel.v1.SubtaskMetrics
+	9,  // 5: runnel.v1.SubtaskMetrics.metrics:type_name -> runnel.v1.MetricPoint
+	12, // 6: runnel.v1.RegisterWorkerRequest.worker:type_name -> runnel.v1.WorkerRef
+	12, // 7: runnel.v1.HeartbeatRequest.worker:type_name -> runnel.v1.WorkerRef
+	17, // 8: runnel.v1.HeartbeatRequest.tasks:type_name -> runnel.v1.TaskMetrics
+	12, // 9: runnel.v1.ReportCheckpointRequest.worker:type_name -> runnel.v1.WorkerRef
+	20, // 10: runnel.v1.ReportCheckpointRequest.files:type_name -> runnel.v1.StateFile
+	12, // 11: runnel.v1.ExecutionEndedRequest.worker:type_name -> runnel.v1.WorkerRef
+	23, // 12: runnel.v1.ExecutionEndedRequest.failure:type_name -> runnel.v1.TaskFailure
+	12, // 13: runnel.v1.SendOutputRequest.worker:type_name -> runnel.v1.WorkerRef
+	2,  // 14: runnel.v1.SendOutputRequest.data:type_name -> runnel.v1.OutputData
+	40, // 15: runnel.v1.PlanSpec.overrides:type_name -> runnel.v1.PlanSpec.OverridesEntry
+	12, // 16: runnel.v1.StartExecutionRequest.worker:type_name -> runnel.v1.WorkerRef
+	26, // 17: runnel.v1.StartExecutionRequest.plan:type_name -> runnel.v1.PlanSpec
+	27, // 18: runnel.v1.StartExecutionRequest.placements:type_name -> runnel.v1.TaskPlacement
+	28, // 19: runnel.v1.StartExecutionRequest.peers:type_name -> runnel.v1.Peer
+	12, // 20: runnel.v1.StopExecutionRequest.worker:type_name -> runnel.v1.WorkerRef
+	12, // 21: runnel.v1.CheckpointRequest.worker:type_name -> runnel.v1.WorkerRef
+	12, // 22: runnel.v1.CommitRequest.worker:type_name -> runnel.v1.WorkerRef
+	38, // 23: runnel.v1.DataFrame.header:type_name -> runnel.v1.ExchangeHeader
+	0,  // 24: runnel.v1.ControllerService.SubscribeOutput:input_type -> runnel.v1.SubscribeOutputRequest
+	4,  // 25: runnel.v1.ControllerService.JobMetrics:input_type -> runnel.v1.JobMetricsRequest
+	10, // 26: runnel.v1.ControllerService.Nudge:input_type -> runnel.v1.NudgeRequest
+	13, // 27: runnel.v1.WorkerControlService.RegisterWorker:input_type -> runnel.v1.RegisterWorkerRequest
+	15, // 28: runnel.v1.WorkerControlService.Heartbeat:input_type -> runnel.v1.HeartbeatRequest
+	18, // 29: runnel.v1.WorkerControlService.ReportCheckpoint:input_type -> runnel.v1.ReportCheckpointRequest
+	21, // 30: runnel.v1.WorkerControlService.ExecutionEnded:input_type -> runnel.v1.ExecutionEndedRequest
+	24, // 31: runnel.v1.WorkerControlService.SendOutput:input_type -> runnel.v1.SendOutputRequest
+	29, // 32: runnel.v1.WorkerService.StartExecution:input_type -> runnel.v1.StartExecutionRequest
+	31, // 33: runnel.v1.WorkerService.StopExecution:input_type -> runnel.v1.StopExecutionRequest
+	33, // 34: runnel.v1.WorkerService.Checkpoint:input_type -> runnel.v1.CheckpointRequest
+	35, // 35: runnel.v1.WorkerService.Commit:input_type -> runnel.v1.CommitRequest
+	37, // 36: runnel.v1.DataService.Exchange:input_type -> runnel.v1.DataFrame
+	1,  // 37: runnel.v1.ControllerService.SubscribeOutput:output_type -> runnel.v1.OutputEvent
+	5,  // 38: runnel.v1.ControllerService.JobMetrics:output_type -> runnel.v1.JobMetricsResponse
+	11, // 39: runnel.v1.ControllerService.Nudge:output_type -> runnel.v1.NudgeResponse
+	14, // 40: runnel.v1.WorkerControlService.RegisterWorker:output_type -> runnel.v1.RegisterWorkerResponse
+	16, // 41: runnel.v1.WorkerControlService.Heartbeat:output_type -> runnel.v1.HeartbeatResponse
+	19, // 42: runnel.v1.WorkerControlService.ReportCheckpoint:output_type -> runnel.v1.ReportCheckpointResponse
+	22, // 43: runnel.v1.WorkerControlService.ExecutionEnded:output_type -> runnel.v1.ExecutionEndedResponse
+	25, // 44: runnel.v1.WorkerControlService.SendOutput:output_type -> runnel.v1.SendOutputResponse
+	30, // 45: runnel.v1.WorkerService.StartExecution:output_type -> runnel.v1.StartExecutionResponse
+	32, // 46: runnel.v1.WorkerService.StopExecution:output_type -> runnel.v1.StopExecutionResponse
+	34, // 47: runnel.v1.WorkerService.Checkpoint:output_type -> runnel.v1.CheckpointResponse
+	36, // 48: runnel.v1.WorkerService.Commit:output_type -> runnel.v1.CommitResponse
+	39, // 49: runnel.v1.DataService.Exchange:output_type -> runnel.v1.Credit
+	37, // [37:50] is the sub-list for method output_type
+	24, // [24:37] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_runnel_proto_init() }
@@ -1746,14 +2713,13 @@ func file_runnel_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_runnel_proto_rawDesc), len(file_runnel_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   26,
+			NumEnums:      0,
+			NumMessages:   41,
 			NumExtensions: 0,
-			NumServices:   3,
+			NumServices:   4,
 		},
 		GoTypes:           file_runnel_proto_goTypes,
 		DependencyIndexes: file_runnel_proto_depIdxs,
-		EnumInfos:         file_runnel_proto_enumTypes,
 		MessageInfos:      file_runnel_proto_msgTypes,
 	}.Build()
 	File_runnel_proto = out.File

@@ -1,5 +1,5 @@
-// Runnel's internal RPCs: between the API server and the controller, and
-// (defined only, not yet served) between the controller and its workers.
+// Runnel's internal RPCs: between the API server and the controller,
+// between the controller and its workers, and between workers.
 //
 // Regenerate the Go code in runnelpb/ after editing this file with
 //
@@ -32,6 +32,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	ControllerService_SubscribeOutput_FullMethodName = "/runnel.v1.ControllerService/SubscribeOutput"
 	ControllerService_JobMetrics_FullMethodName      = "/runnel.v1.ControllerService/JobMetrics"
+	ControllerService_Nudge_FullMethodName           = "/runnel.v1.ControllerService/Nudge"
 )
 
 // ControllerServiceClient is the client API for ControllerService service.
@@ -49,6 +50,8 @@ type ControllerServiceClient interface {
 	// JobMetrics returns the job's operator metric groups; empty for a job
 	// that is unknown or not running.
 	JobMetrics(ctx context.Context, in *JobMetricsRequest, opts ...grpc.CallOption) (*JobMetricsResponse, error)
+	// Nudge asks the controller to re-read desired state at once.
+	Nudge(ctx context.Context, in *NudgeRequest, opts ...grpc.CallOption) (*NudgeResponse, error)
 }
 
 type controllerServiceClient struct {
@@ -88,6 +91,16 @@ func (c *controllerServiceClient) JobMetrics(ctx context.Context, in *JobMetrics
 	return out, nil
 }
 
+func (c *controllerServiceClient) Nudge(ctx context.Context, in *NudgeRequest, opts ...grpc.CallOption) (*NudgeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NudgeResponse)
+	err := c.cc.Invoke(ctx, ControllerService_Nudge_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControllerServiceServer is the server API for ControllerService service.
 // All implementations must embed UnimplementedControllerServiceServer
 // for forward compatibility.
@@ -103,6 +116,8 @@ type ControllerServiceServer interface {
 	// JobMetrics returns the job's operator metric groups; empty for a job
 	// that is unknown or not running.
 	JobMetrics(context.Context, *JobMetricsRequest) (*JobMetricsResponse, error)
+	// Nudge asks the controller to re-read desired state at once.
+	Nudge(context.Context, *NudgeRequest) (*NudgeResponse, error)
 	mustEmbedUnimplementedControllerServiceServer()
 }
 
@@ -118,6 +133,9 @@ func (UnimplementedControllerServiceServer) SubscribeOutput(*SubscribeOutputRequ
 }
 func (UnimplementedControllerServiceServer) JobMetrics(context.Context, *JobMetricsRequest) (*JobMetricsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method JobMetrics not implemented")
+}
+func (UnimplementedControllerServiceServer) Nudge(context.Context, *NudgeRequest) (*NudgeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Nudge not implemented")
 }
 func (UnimplementedControllerServiceServer) mustEmbedUnimplementedControllerServiceServer() {}
 func (UnimplementedControllerServiceServer) testEmbeddedByValue()                           {}
@@ -169,6 +187,24 @@ func _ControllerService_JobMetrics_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControllerService_Nudge_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NudgeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).Nudge(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_Nudge_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).Nudge(ctx, req.(*NudgeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControllerService_ServiceDesc is the grpc.ServiceDesc for ControllerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -179,6 +215,10 @@ var ControllerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "JobMetrics",
 			Handler:    _ControllerService_JobMetrics_Handler,
+		},
+		{
+			MethodName: "Nudge",
+			Handler:    _ControllerService_Nudge_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
@@ -192,29 +232,32 @@ var ControllerService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	WorkerControlService_RegisterWorker_FullMethodName          = "/runnel.v1.WorkerControlService/RegisterWorker"
-	WorkerControlService_Heartbeat_FullMethodName               = "/runnel.v1.WorkerControlService/Heartbeat"
-	WorkerControlService_TaskCheckpointCompleted_FullMethodName = "/runnel.v1.WorkerControlService/TaskCheckpointCompleted"
-	WorkerControlService_TaskFailed_FullMethodName              = "/runnel.v1.WorkerControlService/TaskFailed"
+	WorkerControlService_RegisterWorker_FullMethodName   = "/runnel.v1.WorkerControlService/RegisterWorker"
+	WorkerControlService_Heartbeat_FullMethodName        = "/runnel.v1.WorkerControlService/Heartbeat"
+	WorkerControlService_ReportCheckpoint_FullMethodName = "/runnel.v1.WorkerControlService/ReportCheckpoint"
+	WorkerControlService_ExecutionEnded_FullMethodName   = "/runnel.v1.WorkerControlService/ExecutionEnded"
+	WorkerControlService_SendOutput_FullMethodName       = "/runnel.v1.WorkerControlService/SendOutput"
 )
 
 // WorkerControlServiceClient is the client API for WorkerControlService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// WorkerControlService is served by the controller for its workers
-// (worker -> controller). NOT YET SERVED.
+// WorkerControlService is served by the controller for its workers.
 type WorkerControlServiceClient interface {
-	// RegisterWorker announces a new worker process and where it listens.
+	// RegisterWorker announces a worker and where it listens. Fails with
+	// FAILED_PRECONDITION when the controller is not waiting for that run.
 	RegisterWorker(ctx context.Context, in *RegisterWorkerRequest, opts ...grpc.CallOption) (*RegisterWorkerResponse, error)
-	// Heartbeat keeps a worker's registration alive.
+	// Heartbeat keeps a worker's registration alive and carries its subtasks'
+	// metrics. NOT_FOUND tells the worker its run is over and it should exit.
 	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
-	// TaskCheckpointCompleted reports that one subtask has written its state
-	// for a checkpoint epoch.
-	TaskCheckpointCompleted(ctx context.Context, in *TaskCheckpointCompletedRequest, opts ...grpc.CallOption) (*TaskCheckpointCompletedResponse, error)
-	// TaskFailed reports that a subtask failed; the controller restarts or
-	// fails the job.
-	TaskFailed(ctx context.Context, in *TaskFailedRequest, opts ...grpc.CallOption) (*TaskFailedResponse, error)
+	// ReportCheckpoint delivers one subtask's part of a checkpoint epoch.
+	ReportCheckpoint(ctx context.Context, in *ReportCheckpointRequest, opts ...grpc.CallOption) (*ReportCheckpointResponse, error)
+	// ExecutionEnded says the worker's share of the run has ended, with the
+	// first subtask failure if any.
+	ExecutionEnded(ctx context.Context, in *ExecutionEndedRequest, opts ...grpc.CallOption) (*ExecutionEndedResponse, error)
+	// SendOutput relays preview rows written by the worker's preview sinks.
+	SendOutput(ctx context.Context, in *SendOutputRequest, opts ...grpc.CallOption) (*SendOutputResponse, error)
 }
 
 type workerControlServiceClient struct {
@@ -245,20 +288,30 @@ func (c *workerControlServiceClient) Heartbeat(ctx context.Context, in *Heartbea
 	return out, nil
 }
 
-func (c *workerControlServiceClient) TaskCheckpointCompleted(ctx context.Context, in *TaskCheckpointCompletedRequest, opts ...grpc.CallOption) (*TaskCheckpointCompletedResponse, error) {
+func (c *workerControlServiceClient) ReportCheckpoint(ctx context.Context, in *ReportCheckpointRequest, opts ...grpc.CallOption) (*ReportCheckpointResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(TaskCheckpointCompletedResponse)
-	err := c.cc.Invoke(ctx, WorkerControlService_TaskCheckpointCompleted_FullMethodName, in, out, cOpts...)
+	out := new(ReportCheckpointResponse)
+	err := c.cc.Invoke(ctx, WorkerControlService_ReportCheckpoint_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *workerControlServiceClient) TaskFailed(ctx context.Context, in *TaskFailedRequest, opts ...grpc.CallOption) (*TaskFailedResponse, error) {
+func (c *workerControlServiceClient) ExecutionEnded(ctx context.Context, in *ExecutionEndedRequest, opts ...grpc.CallOption) (*ExecutionEndedResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(TaskFailedResponse)
-	err := c.cc.Invoke(ctx, WorkerControlService_TaskFailed_FullMethodName, in, out, cOpts...)
+	out := new(ExecutionEndedResponse)
+	err := c.cc.Invoke(ctx, WorkerControlService_ExecutionEnded_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerControlServiceClient) SendOutput(ctx context.Context, in *SendOutputRequest, opts ...grpc.CallOption) (*SendOutputResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SendOutputResponse)
+	err := c.cc.Invoke(ctx, WorkerControlService_SendOutput_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -269,19 +322,21 @@ func (c *workerControlServiceClient) TaskFailed(ctx context.Context, in *TaskFai
 // All implementations must embed UnimplementedWorkerControlServiceServer
 // for forward compatibility.
 //
-// WorkerControlService is served by the controller for its workers
-// (worker -> controller). NOT YET SERVED.
+// WorkerControlService is served by the controller for its workers.
 type WorkerControlServiceServer interface {
-	// RegisterWorker announces a new worker process and where it listens.
+	// RegisterWorker announces a worker and where it listens. Fails with
+	// FAILED_PRECONDITION when the controller is not waiting for that run.
 	RegisterWorker(context.Context, *RegisterWorkerRequest) (*RegisterWorkerResponse, error)
-	// Heartbeat keeps a worker's registration alive.
+	// Heartbeat keeps a worker's registration alive and carries its subtasks'
+	// metrics. NOT_FOUND tells the worker its run is over and it should exit.
 	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
-	// TaskCheckpointCompleted reports that one subtask has written its state
-	// for a checkpoint epoch.
-	TaskCheckpointCompleted(context.Context, *TaskCheckpointCompletedRequest) (*TaskCheckpointCompletedResponse, error)
-	// TaskFailed reports that a subtask failed; the controller restarts or
-	// fails the job.
-	TaskFailed(context.Context, *TaskFailedRequest) (*TaskFailedResponse, error)
+	// ReportCheckpoint delivers one subtask's part of a checkpoint epoch.
+	ReportCheckpoint(context.Context, *ReportCheckpointRequest) (*ReportCheckpointResponse, error)
+	// ExecutionEnded says the worker's share of the run has ended, with the
+	// first subtask failure if any.
+	ExecutionEnded(context.Context, *ExecutionEndedRequest) (*ExecutionEndedResponse, error)
+	// SendOutput relays preview rows written by the worker's preview sinks.
+	SendOutput(context.Context, *SendOutputRequest) (*SendOutputResponse, error)
 	mustEmbedUnimplementedWorkerControlServiceServer()
 }
 
@@ -298,11 +353,14 @@ func (UnimplementedWorkerControlServiceServer) RegisterWorker(context.Context, *
 func (UnimplementedWorkerControlServiceServer) Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Heartbeat not implemented")
 }
-func (UnimplementedWorkerControlServiceServer) TaskCheckpointCompleted(context.Context, *TaskCheckpointCompletedRequest) (*TaskCheckpointCompletedResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method TaskCheckpointCompleted not implemented")
+func (UnimplementedWorkerControlServiceServer) ReportCheckpoint(context.Context, *ReportCheckpointRequest) (*ReportCheckpointResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportCheckpoint not implemented")
 }
-func (UnimplementedWorkerControlServiceServer) TaskFailed(context.Context, *TaskFailedRequest) (*TaskFailedResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method TaskFailed not implemented")
+func (UnimplementedWorkerControlServiceServer) ExecutionEnded(context.Context, *ExecutionEndedRequest) (*ExecutionEndedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExecutionEnded not implemented")
+}
+func (UnimplementedWorkerControlServiceServer) SendOutput(context.Context, *SendOutputRequest) (*SendOutputResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SendOutput not implemented")
 }
 func (UnimplementedWorkerControlServiceServer) mustEmbedUnimplementedWorkerControlServiceServer() {}
 func (UnimplementedWorkerControlServiceServer) testEmbeddedByValue()                              {}
@@ -361,38 +419,56 @@ func _WorkerControlService_Heartbeat_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
-func _WorkerControlService_TaskCheckpointCompleted_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(TaskCheckpointCompletedRequest)
+func _WorkerControlService_ReportCheckpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportCheckpointRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(WorkerControlServiceServer).TaskCheckpointCompleted(ctx, in)
+		return srv.(WorkerControlServiceServer).ReportCheckpoint(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: WorkerControlService_TaskCheckpointCompleted_FullMethodName,
+		FullMethod: WorkerControlService_ReportCheckpoint_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WorkerControlServiceServer).TaskCheckpointCompleted(ctx, req.(*TaskCheckpointCompletedRequest))
+		return srv.(WorkerControlServiceServer).ReportCheckpoint(ctx, req.(*ReportCheckpointRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _WorkerControlService_TaskFailed_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(TaskFailedRequest)
+func _WorkerControlService_ExecutionEnded_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExecutionEndedRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(WorkerControlServiceServer).TaskFailed(ctx, in)
+		return srv.(WorkerControlServiceServer).ExecutionEnded(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: WorkerControlService_TaskFailed_FullMethodName,
+		FullMethod: WorkerControlService_ExecutionEnded_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WorkerControlServiceServer).TaskFailed(ctx, req.(*TaskFailedRequest))
+		return srv.(WorkerControlServiceServer).ExecutionEnded(ctx, req.(*ExecutionEndedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _WorkerControlService_SendOutput_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SendOutputRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerControlServiceServer).SendOutput(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkerControlService_SendOutput_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerControlServiceServer).SendOutput(ctx, req.(*SendOutputRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -413,12 +489,16 @@ var WorkerControlService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _WorkerControlService_Heartbeat_Handler,
 		},
 		{
-			MethodName: "TaskCheckpointCompleted",
-			Handler:    _WorkerControlService_TaskCheckpointCompleted_Handler,
+			MethodName: "ReportCheckpoint",
+			Handler:    _WorkerControlService_ReportCheckpoint_Handler,
 		},
 		{
-			MethodName: "TaskFailed",
-			Handler:    _WorkerControlService_TaskFailed_Handler,
+			MethodName: "ExecutionEnded",
+			Handler:    _WorkerControlService_ExecutionEnded_Handler,
+		},
+		{
+			MethodName: "SendOutput",
+			Handler:    _WorkerControlService_SendOutput_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
@@ -436,17 +516,17 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// WorkerService is served by each worker for the controller
-// (controller -> worker). NOT YET SERVED.
+// WorkerService is served by each worker for the controller.
 type WorkerServiceClient interface {
-	// StartExecution runs the worker's share of a job's graph, restoring
-	// from a checkpoint epoch when restore_epoch is set.
+	// StartExecution runs the worker's share of the job's dataflow. The
+	// worker plans the query itself and checks that its graph matches the
+	// controller's fingerprint.
 	StartExecution(ctx context.Context, in *StartExecutionRequest, opts ...grpc.CallOption) (*StartExecutionResponse, error)
-	// StopExecution stops the worker's subtasks of a job.
+	// StopExecution stops the worker's subtasks.
 	StopExecution(ctx context.Context, in *StopExecutionRequest, opts ...grpc.CallOption) (*StopExecutionResponse, error)
-	// Checkpoint injects a checkpoint barrier into the job's sources.
+	// Checkpoint has the worker's source subtasks inject a barrier.
 	Checkpoint(ctx context.Context, in *CheckpointRequest, opts ...grpc.CallOption) (*CheckpointResponse, error)
-	// Commit tells two-phase sinks that a checkpoint epoch is durable.
+	// Commit tells the worker's two-phase sinks that an epoch is durable.
 	Commit(ctx context.Context, in *CommitRequest, opts ...grpc.CallOption) (*CommitResponse, error)
 }
 
@@ -502,17 +582,17 @@ func (c *workerServiceClient) Commit(ctx context.Context, in *CommitRequest, opt
 // All implementations must embed UnimplementedWorkerServiceServer
 // for forward compatibility.
 //
-// WorkerService is served by each worker for the controller
-// (controller -> worker). NOT YET SERVED.
+// WorkerService is served by each worker for the controller.
 type WorkerServiceServer interface {
-	// StartExecution runs the worker's share of a job's graph, restoring
-	// from a checkpoint epoch when restore_epoch is set.
+	// StartExecution runs the worker's share of the job's dataflow. The
+	// worker plans the query itself and checks that its graph matches the
+	// controller's fingerprint.
 	StartExecution(context.Context, *StartExecutionRequest) (*StartExecutionResponse, error)
-	// StopExecution stops the worker's subtasks of a job.
+	// StopExecution stops the worker's subtasks.
 	StopExecution(context.Context, *StopExecutionRequest) (*StopExecutionResponse, error)
-	// Checkpoint injects a checkpoint barrier into the job's sources.
+	// Checkpoint has the worker's source subtasks inject a barrier.
 	Checkpoint(context.Context, *CheckpointRequest) (*CheckpointResponse, error)
-	// Commit tells two-phase sinks that a checkpoint epoch is durable.
+	// Commit tells the worker's two-phase sinks that an epoch is durable.
 	Commit(context.Context, *CommitRequest) (*CommitResponse, error)
 	mustEmbedUnimplementedWorkerServiceServer()
 }
@@ -654,5 +734,115 @@ var WorkerService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
+	Metadata: "runnel.proto",
+}
+
+const (
+	DataService_Exchange_FullMethodName = "/runnel.v1.DataService/Exchange"
+)
+
+// DataServiceClient is the client API for DataService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// DataService carries messages between subtasks on different workers.
+type DataServiceClient interface {
+	// Exchange is one sending subtask's stream into one receiving subtask's
+	// input queue. The first frame names the run and the receiver. The
+	// receiver grants credits, one per message it has queued; the sender
+	// never has more messages in flight than credits granted, so a full
+	// queue holds back the sender as it does in process.
+	Exchange(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[DataFrame, Credit], error)
+}
+
+type dataServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewDataServiceClient(cc grpc.ClientConnInterface) DataServiceClient {
+	return &dataServiceClient{cc}
+}
+
+func (c *dataServiceClient) Exchange(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[DataFrame, Credit], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &DataService_ServiceDesc.Streams[0], DataService_Exchange_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DataFrame, Credit]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DataService_ExchangeClient = grpc.BidiStreamingClient[DataFrame, Credit]
+
+// DataServiceServer is the server API for DataService service.
+// All implementations must embed UnimplementedDataServiceServer
+// for forward compatibility.
+//
+// DataService carries messages between subtasks on different workers.
+type DataServiceServer interface {
+	// Exchange is one sending subtask's stream into one receiving subtask's
+	// input queue. The first frame names the run and the receiver. The
+	// receiver grants credits, one per message it has queued; the sender
+	// never has more messages in flight than credits granted, so a full
+	// queue holds back the sender as it does in process.
+	Exchange(grpc.BidiStreamingServer[DataFrame, Credit]) error
+	mustEmbedUnimplementedDataServiceServer()
+}
+
+// UnimplementedDataServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedDataServiceServer struct{}
+
+func (UnimplementedDataServiceServer) Exchange(grpc.BidiStreamingServer[DataFrame, Credit]) error {
+	return status.Error(codes.Unimplemented, "method Exchange not implemented")
+}
+func (UnimplementedDataServiceServer) mustEmbedUnimplementedDataServiceServer() {}
+func (UnimplementedDataServiceServer) testEmbeddedByValue()                     {}
+
+// UnsafeDataServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to DataServiceServer will
+// result in compilation errors.
+type UnsafeDataServiceServer interface {
+	mustEmbedUnimplementedDataServiceServer()
+}
+
+func RegisterDataServiceServer(s grpc.ServiceRegistrar, srv DataServiceServer) {
+	// If the following call panics, it indicates UnimplementedDataServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&DataService_ServiceDesc, srv)
+}
+
+func _DataService_Exchange_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(DataServiceServer).Exchange(&grpc.GenericServerStream[DataFrame, Credit]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DataService_ExchangeServer = grpc.BidiStreamingServer[DataFrame, Credit]
+
+// DataService_ServiceDesc is the grpc.ServiceDesc for DataService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var DataService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "runnel.v1.DataService",
+	HandlerType: (*DataServiceServer)(nil),
+	Methods:     []grpc.MethodDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Exchange",
+			Handler:       _DataService_Exchange_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "runnel.proto",
 }
