@@ -52,7 +52,10 @@ func scheduling(ctx context.Context, m *machine) (lifecycle.State, error) {
 			return m.fail(store.DomainUser, "invalid parallelism: "+err.Error()), nil
 		}
 	}
-	opts := engine.RunOptions{JobID: m.jobID, RunID: m.snapshot().RunID, Logger: m.log}
+	opts := engine.RunOptions{JobID: m.jobID, RunID: m.snapshot().RunID, Logger: m.log, Plan: engine.PlanSource{
+		Query: p.Query, Parallelism: p.Parallelism, Preview: p.Preview, EnableSinks: p.EnableSinks,
+		Overrides: p.Job.Config.ParallelismOverrides,
+	}}
 	m.reports, m.cp = nil, nil
 	if m.checkpointing() {
 		restore, last, err := m.restorePoint(ctx)

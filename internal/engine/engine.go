@@ -54,6 +54,23 @@ type RunOptions struct {
 	// Checkpoints, when set, lets the run take checkpoints and start from
 	// one.
 	Checkpoints *CheckpointOptions
+	// Assigned, when set, restricts the run to the subtasks it returns true
+	// for: the share of one worker when a job's subtasks are spread over
+	// several. The transport must reach the other subtasks. Nil runs all.
+	Assigned func(TaskAddr) bool
+	// Plan is what the program was planned from, for runners that plan it
+	// again on other machines.
+	Plan PlanSource
+}
+
+// PlanSource is the input the SQL planner turned into a program.
+type PlanSource struct {
+	Query       string
+	Parallelism int
+	Preview     bool
+	EnableSinks bool
+	// Overrides are per-node parallelism overrides (Program.WithParallelism).
+	Overrides map[int]int
 }
 
 // TaskError is a failure of one subtask.

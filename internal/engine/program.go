@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -299,4 +301,22 @@ func (p *Program) Tasks() int {
 		t += n.Parallelism
 	}
 	return t
+}
+
+// Fingerprint is a digest of the program's shape: nodes with their
+// operators, kinds and parallelism, and edges with their type, key and
+// schema. Two plans of one query agree on it, so a worker that planned the
+// query itself can check it runs what the controller scheduled.
+func (p *Program) Fingerprint() string {
+	h := sha256.New()
+	for _, n := range p.Nodes {
+		fmt.Fprintf(h, "n%d/%d/%t", n.ID, n.Parallelism, n.Single)
+		for _, op := range n.Chain {
+			fmt.Fprintf(h, "[%s %d %s]", op.ID, op.Kind, op.Name)
+		}
+	}
+	for _, e := range p.Edges {
+		fmt.Fprintf(h, "e%d>%d/%d/%v/%s", e.Src, e.Dest, e.Type, e.Key, schemaString(e.Schema))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }

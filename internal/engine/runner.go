@@ -121,6 +121,10 @@ func (l *Local) Start(ctx context.Context, p *Program, opts RunOptions) (Executi
 			expected[TaskAddr{dst.ID, s}] += n
 		}
 	}
+	assigned := opts.Assigned
+	if assigned == nil {
+		assigned = func(TaskAddr) bool { return true }
+	}
 	inboxes := map[TaskAddr]Inbox{}
 	for _, n := range p.Nodes {
 		if n.IsSource() {
@@ -128,6 +132,9 @@ func (l *Local) Start(ctx context.Context, p *Program, opts RunOptions) (Executi
 		}
 		for s := 0; s < n.Parallelism; s++ {
 			addr := TaskAddr{n.ID, s}
+			if !assigned(addr) {
+				continue
+			}
 			in, err := tr.Inbox(addr, queue)
 			if err != nil {
 				return nil, fmt.Errorf("create inbox: %w", err)
@@ -138,6 +145,9 @@ func (l *Local) Start(ctx context.Context, p *Program, opts RunOptions) (Executi
 
 	for _, n := range p.Nodes {
 		for s := 0; s < n.Parallelism; s++ {
+			if !assigned(TaskAddr{n.ID, s}) {
+				continue
+			}
 			t := &task{
 				node:     n,
 				subtask:  s,

@@ -1578,8 +1578,8 @@ type PlanSpec struct {
 	Parallelism int64                  `protobuf:"varint,2,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
 	Preview     bool                   `protobuf:"varint,3,opt,name=preview,proto3" json:"preview,omitempty"`
 	EnableSinks bool                   `protobuf:"varint,4,opt,name=enable_sinks,json=enableSinks,proto3" json:"enable_sinks,omitempty"`
-	// Per-operator parallelism overrides, by operator id.
-	Overrides     map[string]int64 `protobuf:"bytes,5,rep,name=overrides,proto3" json:"overrides,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Per-node parallelism overrides, by node id.
+	Overrides     map[int64]int64 `protobuf:"bytes,5,rep,name=overrides,proto3" json:"overrides,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1642,7 +1642,7 @@ func (x *PlanSpec) GetEnableSinks() bool {
 	return false
 }
 
-func (x *PlanSpec) GetOverrides() map[string]int64 {
+func (x *PlanSpec) GetOverrides() map[int64]int64 {
 	if x != nil {
 		return x.Overrides
 	}
@@ -2514,7 +2514,7 @@ const file_runnel_proto_rawDesc = "" +
 	"\fenable_sinks\x18\x04 \x01(\bR\venableSinks\x12@\n" +
 	"\toverrides\x18\x05 \x03(\v2\".runnel.v1.PlanSpec.OverridesEntryR\toverrides\x1a<\n" +
 	"\x0eOverridesEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x03key\x18\x01 \x01(\x03R\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"_\n" +
 	"\rTaskPlacement\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\x03R\x06nodeId\x12\x18\n" +
