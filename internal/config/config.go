@@ -35,6 +35,28 @@ type Config struct {
 	API        API        `koanf:"api"`
 	Org        Org        `koanf:"org"`
 	Controller Controller `koanf:"controller"`
+	Worker     Worker     `koanf:"worker"`
+	TLS        TLS        `koanf:"tls"`
+}
+
+// Worker settings, for `runnel worker` processes.
+type Worker struct {
+	// ListenAddr is where the worker serves the controller and its peers;
+	// AdvertiseHost, if set, is the host they reach it by (a pod IP).
+	ListenAddr    string `koanf:"listen_addr"`
+	AdvertiseHost string `koanf:"advertise_host"`
+	// ControllerTimeout is how long a worker keeps running without
+	// reaching its controller.
+	ControllerTimeout time.Duration `koanf:"controller_timeout"`
+}
+
+// TLS secures gRPC between API, controller and workers when CertFile is
+// set; with CAFile, peers must present certificates signed by it.
+type TLS struct {
+	CertFile   string `koanf:"cert_file"`
+	KeyFile    string `koanf:"key_file"`
+	CAFile     string `koanf:"ca_file"`
+	ServerName string `koanf:"server_name"`
 }
 
 // API settings.
@@ -48,6 +70,9 @@ type API struct {
 	// on a loopback port instead of in process, as it will when the two run
 	// apart. Off by default.
 	ControllerGRPC bool `koanf:"controller_grpc"`
+	// ControllerAddr is the controller's gRPC address for `runnel api`. With
+	// PostgreSQL it may stay empty: the API follows the leader recorded there.
+	ControllerAddr string `koanf:"controller_addr"`
 }
 
 // Org holds the limits of the (single, for now) organisation.
@@ -71,6 +96,22 @@ type Controller struct {
 	CheckpointURL       string        `koanf:"checkpoint_url"`
 	CheckpointTimeout   time.Duration `koanf:"checkpoint_timeout"`   // an epoch not done by then fails
 	CheckpointRetention int           `koanf:"checkpoint_retention"` // completed epochs kept per job
+
+	// Scheduler runs jobs' subtasks: embedded (in the controller's process),
+	// process (`runnel worker` child processes) or kubernetes (pods).
+	Scheduler string `koanf:"scheduler"`
+	// GRPCAddr is where the controller serves API servers and workers;
+	// AdvertiseAddr is how they reach it (default: the bound address).
+	GRPCAddr      string `koanf:"grpc_addr"`
+	AdvertiseAddr string `koanf:"advertise_addr"`
+	// SlotsPerWorker is how many subtasks of each operator a worker runs;
+	// a job at parallelism P gets ceil(P/SlotsPerWorker) workers.
+	SlotsPerWorker       int           `koanf:"slots_per_worker"`
+	WorkerStartupTimeout time.Duration `koanf:"worker_startup_timeout"`
+	HeartbeatInterval    time.Duration `koanf:"heartbeat_interval"`
+	// HeartbeatTimeout is how long a worker may be silent before it is
+	// lost and its job recovers on new workers.
+	HeartbeatTimeout time.Duration `koanf:"heartbeat_timeout"`
 }
 
 // Defaults returns the built-in settings: those of Arroyo, except that the
@@ -99,6 +140,17 @@ func Defaults() Config {
 
 			CheckpointTimeout:   2 * time.Minute,
 			CheckpointRetention: 3,
+
+			Scheduler:            "embedded",
+			GRPCAddr:             "127.0.0.1:9190",
+			SlotsPerWorker:       4,
+			WorkerStartupTimeout: time.Minute,
+			HeartbeatInterval:    time.Second,
+			HeartbeatTimeout:     5 * time.Second,
+		},
+		Worker: Worker{
+			ListenAddr:        "127.0.0.1:0",
+			ControllerTimeout: 10 * time.Second,
 		},
 	}
 }
@@ -119,6 +171,8 @@ var flagKeys = map[string]string{
 	"log-format":       "log_format",
 	"max-running-jobs": "org.max_running_jobs",
 	"preview-ttl":      "api.preview_ttl",
+	"scheduler":        "controller.scheduler",
+	"grpc-addr":        "controller.grpc_addr",
 }
 
 // RegisterFlags adds the flags Load understands to fs; their defaults are
@@ -133,6 +187,8 @@ func RegisterFlags(fs *pflag.FlagSet) {
 	fs.String("log-format", d.LogFormat, "log format: text or json")
 	fs.Int("max-running-jobs", 0, "maximum concurrently running jobs per organisation (0: unlimited)")
 	fs.Duration("preview-ttl", d.API.PreviewTTL, "how long a preview pipeline runs before it is stopped")
+	fs.String("scheduler", d.Controller.Scheduler, "where jobs run: embedded, process or kubernetes")
+	fs.String("grpc-addr", d.Controller.GRPCAddr, "address of the controller's gRPC server (API servers and workers reach it there)")
 }
 
 // Load builds the configuration from defaults, the file named by the
@@ -239,6 +295,26 @@ func (c Config) Validate() error {
 	if c.Controller.CheckpointTimeout <= 0 {
 		errs = append(errs, errors.New("controller.checkpoint_timeout must be positive"))
 	}
+	switch c.Controller.Scheduler {
+	case "embedded", "process", "kubernetes":
+	default:
+		errs = append(errs, fmt.Errorf("controller.scheduler %q: expected embedded, process or kubernetes", c.Controller.Scheduler))
+	}
+	if c.Controller.SlotsPerWorker < 1 {
+		errs = append(errs, errors.New("controller.slots_per_worker must be at least 1"))
+	}
+	if c.Controller.HeartbeatInterval <= 0 || c.Controller.HeartbeatTimeout <= c.Controller.HeartbeatInterval {
+		errs = append(errs, errors.New("controller.heartbeat_timeout must be longer than controller.heartbeat_interval, which must be positive"))
+	}
+	if c.Controller.WorkerStartupTimeout <= 0 {
+		errs = append(errs, errors.New("controller.worker_startup_timeout must be positive"))
+	}
+	if (c.TLS.KeyFile != "" || c.TLS.CAFile != "") && c.TLS.CertFile == "" {
+		errs = append(errs, errors.New("tls.key_file and tls.ca_file need tls.cert_file"))
+	}
+	if c.TLS.CertFile != "" && c.TLS.KeyFile == "" {
+		errs = append(errs, errors.New("tls.cert_file needs tls.key_file"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -265,27 +341,42 @@ func lookupEnv(environ []string, name string) string {
 // into them field by field.
 func toMap(c Config) map[string]any {
 	return map[string]any{
-		"http_addr":                       c.HTTPAddr,
-		"data_dir":                        c.DataDir,
-		"database_url":                    c.DatabaseURL,
-		"log_level":                       c.LogLevel,
-		"log_format":                      c.LogFormat,
-		"api.max_body_bytes":              c.API.MaxBodyBytes,
-		"api.default_checkpoint_interval": c.API.DefaultCheckpointInterval.String(),
-		"api.preview_ttl":                 c.API.PreviewTTL.String(),
-		"api.sse_keep_alive":              c.API.SSEKeepAlive.String(),
-		"api.shutdown_timeout":            c.API.ShutdownTimeout.String(),
-		"api.controller_grpc":             c.API.ControllerGRPC,
-		"org.max_running_jobs":            c.Org.MaxRunningJobs,
-		"controller.poll_interval":        c.Controller.PollInterval.String(),
-		"controller.preview_retention":    c.Controller.PreviewRetention.String(),
-		"controller.allowed_restarts":     c.Controller.AllowedRestarts,
-		"controller.initial_backoff":      c.Controller.InitialBackoff.String(),
-		"controller.max_backoff":          c.Controller.MaxBackoff.String(),
-		"controller.healthy_duration":     c.Controller.HealthyDuration.String(),
-		"controller.stop_timeout":         c.Controller.StopTimeout.String(),
-		"controller.checkpoint_url":       c.Controller.CheckpointURL,
-		"controller.checkpoint_timeout":   c.Controller.CheckpointTimeout.String(),
-		"controller.checkpoint_retention": c.Controller.CheckpointRetention,
+		"http_addr":                         c.HTTPAddr,
+		"data_dir":                          c.DataDir,
+		"database_url":                      c.DatabaseURL,
+		"log_level":                         c.LogLevel,
+		"log_format":                        c.LogFormat,
+		"api.max_body_bytes":                c.API.MaxBodyBytes,
+		"api.default_checkpoint_interval":   c.API.DefaultCheckpointInterval.String(),
+		"api.preview_ttl":                   c.API.PreviewTTL.String(),
+		"api.sse_keep_alive":                c.API.SSEKeepAlive.String(),
+		"api.shutdown_timeout":              c.API.ShutdownTimeout.String(),
+		"api.controller_grpc":               c.API.ControllerGRPC,
+		"org.max_running_jobs":              c.Org.MaxRunningJobs,
+		"controller.poll_interval":          c.Controller.PollInterval.String(),
+		"controller.preview_retention":      c.Controller.PreviewRetention.String(),
+		"controller.allowed_restarts":       c.Controller.AllowedRestarts,
+		"controller.initial_backoff":        c.Controller.InitialBackoff.String(),
+		"controller.max_backoff":            c.Controller.MaxBackoff.String(),
+		"controller.healthy_duration":       c.Controller.HealthyDuration.String(),
+		"controller.stop_timeout":           c.Controller.StopTimeout.String(),
+		"controller.checkpoint_url":         c.Controller.CheckpointURL,
+		"controller.checkpoint_timeout":     c.Controller.CheckpointTimeout.String(),
+		"controller.checkpoint_retention":   c.Controller.CheckpointRetention,
+		"controller.scheduler":              c.Controller.Scheduler,
+		"controller.grpc_addr":              c.Controller.GRPCAddr,
+		"controller.advertise_addr":         c.Controller.AdvertiseAddr,
+		"controller.slots_per_worker":       c.Controller.SlotsPerWorker,
+		"controller.worker_startup_timeout": c.Controller.WorkerStartupTimeout.String(),
+		"controller.heartbeat_interval":     c.Controller.HeartbeatInterval.String(),
+		"controller.heartbeat_timeout":      c.Controller.HeartbeatTimeout.String(),
+		"api.controller_addr":               c.API.ControllerAddr,
+		"worker.listen_addr":                c.Worker.ListenAddr,
+		"worker.advertise_host":             c.Worker.AdvertiseHost,
+		"worker.controller_timeout":         c.Worker.ControllerTimeout.String(),
+		"tls.cert_file":                     c.TLS.CertFile,
+		"tls.key_file":                      c.TLS.KeyFile,
+		"tls.ca_file":                       c.TLS.CAFile,
+		"tls.server_name":                   c.TLS.ServerName,
 	}
 }
