@@ -1,6 +1,8 @@
-// Package cluster wires the API, the controller, the embedded workers and
-// the metadata store into one process: what `runnel cluster` runs, and
-// what end-to-end tests start on a random port.
+// Package cluster wires Runnel's parts into a process: the API, the
+// controller with its workers (embedded, processes or pods) and the
+// metadata store. `runnel cluster` runs them all in one process; `runnel
+// api` and `runnel controller` run one part each; end-to-end tests start
+// any of them on random ports.
 package cluster
 
 import (
@@ -22,7 +24,6 @@ import (
 	"github.com/runnel-dev/runnel/internal/api"
 	"github.com/runnel-dev/runnel/internal/config"
 	"github.com/runnel-dev/runnel/internal/controller"
-	"github.com/runnel-dev/runnel/internal/engine"
 	"github.com/runnel-dev/runnel/internal/metrics"
 	"github.com/runnel-dev/runnel/internal/output"
 	"github.com/runnel-dev/runnel/internal/state"
@@ -31,15 +32,23 @@ import (
 	"github.com/runnel-dev/runnel/internal/webui"
 )
 
-// Cluster is a running single-process Runnel.
+// Roles are the parts of Runnel a process runs.
+type Roles struct {
+	API        bool
+	Controller bool
+}
+
+// Cluster is a running Runnel process.
 type Cluster struct {
-	log   *slog.Logger
-	cfg   config.Config
-	store store.Store
-	ctrl  *controller.Controller
-	rpc   *loopback // nil unless the API reaches the controller over gRPC
-	srv   *http.Server
-	addr  string
+	log    *slog.Logger
+	cfg    config.Config
+	store  store.Store
+	ctrl   *controller.Controller // nil without the controller role
+	parts  *controllerParts       // nil without the controller role
+	rpc    *loopback              // nil unless the embedded API reaches the controller over gRPC
+	remote *remoteController      // nil unless the API reaches a controller in another process
+	srv    *http.Server           // nil without the API role
+	addr   string
 
 	stopHTTP context.CancelFunc // ends long-lived requests such as SSE streams
 	stopCtrl context.CancelFunc
@@ -51,11 +60,19 @@ type Cluster struct {
 	waitErr error
 }
 
-// Start opens the store (applying migrations), starts the controller and
-// begins serving HTTP. It returns once the listener is bound; Addr gives
-// the address when the configured port was 0. The cluster shuts down when
-// ctx ends or Shutdown is called.
+// Start runs the API, the controller and its workers in one process.
 func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Cluster, error) {
+	return StartRoles(ctx, cfg, log, Roles{API: true, Controller: true})
+}
+
+// StartRoles opens the store (applying migrations) and starts the parts
+// roles name. It returns once the listeners are bound; Addr gives the API's
+// address when the configured port was 0. The process shuts down when ctx
+// ends or Shutdown is called.
+func StartRoles(ctx context.Context, cfg config.Config, log *slog.Logger, roles Roles) (_ *Cluster, err error) {
+	if !roles.API && !roles.Controller {
+		return nil, errors.New("nothing to run: no role given")
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating data dir: %w", err)
 	}
@@ -63,21 +80,79 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Cluster, 
 	if err != nil {
 		return nil, fmt.Errorf("opening metadata store: %w", err)
 	}
+	c := &Cluster{
+		log: log, cfg: cfg, store: st,
+		ctrlDone: make(chan error, 1), srvDone: make(chan error, 1),
+		done:     make(chan struct{}),
+		stopHTTP: func() {}, stopCtrl: func() {},
+	}
+	defer func() {
+		if err != nil {
+			c.closeParts()
+			_ = st.Close()
+		}
+	}()
+
+	if roles.Controller {
+		if err := c.startController(ctx, roles.API); err != nil {
+			return nil, err
+		}
+	} else {
+		c.ctrlDone <- nil
+	}
+	if roles.API {
+		if err := c.startAPI(ctx); err != nil {
+			c.stopCtrl()
+			<-c.ctrlDone
+			return nil, err
+		}
+	} else {
+		c.srvDone <- nil
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down", "reason", context.Cause(ctx))
+		case err := <-c.srvDone:
+			c.srvDone <- err // let shutdown see it
+			if err != nil {
+				log.Error("http server failed", "err", err)
+			}
+		case err := <-c.ctrlDone:
+			c.ctrlDone <- err
+			if err != nil {
+				log.Error("controller failed", "err", err)
+			}
+		}
+		c.shutdown()
+	}()
+	return c, nil
+}
+
+// startController builds the controller and its workers' runner, serves
+// its gRPC services if anything outside the process needs them, and runs
+// it (once it leads, when the store is shared).
+func (c *Cluster) startController(ctx context.Context, withAPI bool) error {
+	cfg := c.cfg
 	cpURL := cfg.Controller.CheckpointURL
 	if cpURL == "" {
 		cpURL = filepath.Join(cfg.DataDir, "checkpoints")
 	}
 	checkpoints, err := state.Open(ctx, cpURL)
 	if err != nil {
-		_ = st.Close()
-		return nil, fmt.Errorf("opening checkpoint storage: %w", err)
+		return fmt.Errorf("opening checkpoint storage: %w", err)
 	}
 	hub := output.NewHub(32, output.WithReplay(32))
+	parts, err := newControllerParts(ctx, cfg, c.log, checkpoints.URL(), withAPI)
+	if err != nil {
+		return err
+	}
+	c.parts = parts
 	ctrl, err := controller.New(controller.Config{
-		Store:            st,
-		Runner:           engine.NewRunner(),
+		Store:            c.store,
+		Runner:           parts.runner,
 		Hub:              hub,
-		Logger:           log,
+		Logger:           c.log,
 		PollInterval:     cfg.Controller.PollInterval,
 		PreviewRetention: cfg.Controller.PreviewRetention,
 		AllowedRestarts:  cfg.Controller.AllowedRestarts,
@@ -91,29 +166,45 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Cluster, 
 		CheckpointRetention: cfg.Controller.CheckpointRetention,
 	})
 	if err != nil {
-		_ = st.Close()
-		return nil, err
+		return err
 	}
-	var apiCtrl api.Controller = ctrl
-	var lb *loopback
-	if cfg.API.ControllerGRPC {
-		if lb, err = startLoopback(ctrl); err != nil {
-			_ = st.Close()
-			return nil, err
+	c.ctrl = ctrl
+	if err := parts.serve(ctrl); err != nil {
+		return err
+	}
+	ctrlCtx, stopCtrl := context.WithCancel(context.WithoutCancel(ctx))
+	c.stopCtrl = stopCtrl
+	go func() { c.ctrlDone <- parts.lead(ctrlCtx, ctrl) }()
+	return nil
+}
+
+// startAPI serves the REST API, the console and Prometheus metrics.
+func (c *Cluster) startAPI(ctx context.Context) error {
+	cfg := c.cfg
+	var apiCtrl api.Controller
+	nudge := func() {}
+	switch {
+	case c.ctrl != nil && cfg.API.ControllerGRPC:
+		lb, err := startLoopback(c.ctrl)
+		if err != nil {
+			return err
 		}
-		apiCtrl = lb.client
+		c.rpc, apiCtrl, nudge = lb, lb.client, c.ctrl.Nudge
+	case c.ctrl != nil:
+		apiCtrl, nudge = c.ctrl, c.ctrl.Nudge
+	default:
+		rc, err := newRemoteController(ctx, cfg, c.log)
+		if err != nil {
+			return err
+		}
+		c.remote, apiCtrl, nudge = rc, rc, rc.nudge
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		if lb != nil {
-			_ = lb.stop()
-		}
-		_ = st.Close()
-		return nil, fmt.Errorf("listening on %s: %w", cfg.HTTPAddr, err)
+		return fmt.Errorf("listening on %s: %w", cfg.HTTPAddr, err)
 	}
-
 	apiHandler := api.New(api.Config{
-		Store:                     nudgingStore{Store: st, nudge: ctrl.Nudge},
+		Store:                     nudgingStore{Store: c.store, nudge: nudge},
 		Planner:                   api.SQLPlanner(nil),
 		Controller:                apiCtrl,
 		Connectors:                api.ConnectorList(nil),
@@ -122,29 +213,26 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Cluster, 
 		DefaultCheckpointInterval: cfg.API.DefaultCheckpointInterval,
 		MaxBodyBytes:              cfg.API.MaxBodyBytes,
 		KeepAlive:                 cfg.API.SSEKeepAlive,
-		Logger:                    log.With("component", "api"),
+		Logger:                    c.log.With("component", "api"),
 	})
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(metrics.NewCollector(ctrl), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if c.ctrl != nil {
+		reg.MustRegister(metrics.NewCollector(c.ctrl))
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", apiHandler)
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", webui.Handler())
 
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
-	ctrlCtx, stopCtrl := context.WithCancel(context.WithoutCancel(ctx))
-	c := &Cluster{
-		log: log, cfg: cfg, store: st, ctrl: ctrl, rpc: lb, addr: ln.Addr().String(),
-		srv: &http.Server{
-			Handler:           mux,
-			ReadHeaderTimeout: 10 * time.Second,
-			BaseContext:       func(net.Listener) context.Context { return httpCtx },
-		},
-		stopHTTP: stopHTTP, stopCtrl: stopCtrl,
-		ctrlDone: make(chan error, 1), srvDone: make(chan error, 1),
-		done: make(chan struct{}),
+	c.stopHTTP = stopHTTP
+	c.addr = ln.Addr().String()
+	c.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return httpCtx },
 	}
-	go func() { c.ctrlDone <- ctrl.Run(ctrlCtx) }()
 	go func() {
 		err := c.srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -152,27 +240,23 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Cluster, 
 		}
 		c.srvDone <- err
 	}()
-	log.Info("listening", "addr", c.addr)
-	go func() {
-		select {
-		case <-ctx.Done():
-			log.Info("shutting down", "reason", context.Cause(ctx))
-		case err := <-c.srvDone:
-			c.srvDone <- err // let shutdown see it
-			if err != nil {
-				log.Error("http server failed", "err", err)
-			}
-		}
-		c.shutdown()
-	}()
-	return c, nil
+	c.log.Info("listening", "addr", c.addr)
+	return nil
 }
 
-// Addr is the address the API listens on.
+// Addr is the address the API listens on ("" without the API role).
 func (c *Cluster) Addr() string { return c.addr }
 
 // URL is the base URL of the API and console.
 func (c *Cluster) URL() string { return "http://" + c.addr }
+
+// GRPCAddr is the controller's gRPC address ("" when it serves none).
+func (c *Cluster) GRPCAddr() string {
+	if c.parts == nil || c.parts.srv == nil {
+		return ""
+	}
+	return c.parts.advertise
+}
 
 // Controller exposes the controller (for tests).
 func (c *Cluster) Controller() *controller.Controller { return c.ctrl }
@@ -193,30 +277,45 @@ func (c *Cluster) Shutdown() error {
 	return c.Wait()
 }
 
+// closeParts stops what startController and startAPI started besides the
+// HTTP server and the controller loop.
+func (c *Cluster) closeParts() error {
+	var errs []error
+	if c.rpc != nil {
+		errs = append(errs, c.rpc.stop())
+	}
+	if c.remote != nil {
+		errs = append(errs, c.remote.close())
+	}
+	if c.parts != nil {
+		errs = append(errs, c.parts.close())
+	}
+	return errors.Join(errs...)
+}
+
 // shutdown stops in dependency order: no new requests and no open streams,
 // then the controller (which stops every execution and lets status writes
-// finish), then the store. The loopback gRPC link, if any, goes once the
-// streams over it have.
+// finish), then its servers and workers, then the store.
 func (c *Cluster) shutdown() {
 	c.once.Do(func() {
 		var errs []error
 		c.stopHTTP()
-		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.API.ShutdownTimeout)
-		if err := c.srv.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stopping http server: %w", err))
+		if c.srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.API.ShutdownTimeout)
+			if err := c.srv.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("stopping http server: %w", err))
+			}
+			cancel()
 		}
-		cancel()
 		if err := <-c.srvDone; err != nil {
 			errs = append(errs, err)
-		}
-		if c.rpc != nil {
-			if err := c.rpc.stop(); err != nil {
-				errs = append(errs, err)
-			}
 		}
 		c.stopCtrl()
 		if err := <-c.ctrlDone; err != nil {
 			errs = append(errs, fmt.Errorf("controller: %w", err))
+		}
+		if err := c.closeParts(); err != nil {
+			errs = append(errs, err)
 		}
 		if err := c.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing store: %w", err))
