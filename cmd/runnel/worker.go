@@ -20,7 +20,7 @@ func newWorkerCmd() *cobra.Command {
 with these flags; you do not normally run it by hand. The worker registers
 with the controller, runs the subtasks it is given, and exits when the run
 ends or the controller is unreachable for worker.controller_timeout.`,
-		Args:   cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(nil, os.Environ())
 			if err != nil {
