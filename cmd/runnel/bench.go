@@ -22,7 +22,64 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Run benchmarks on the embedded engine (no server)",
 	}
-	cmd.AddCommand(newBenchNexmarkCmd())
+	cmd.AddCommand(newBenchNexmarkCmd(), newBenchWorkersCmd())
+	return cmd
+}
+
+func newBenchWorkersCmd() *cobra.Command {
+	var (
+		query   string
+		events  int64
+		par     int
+		workers int
+		seed    int64
+		asJSON  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "workers --query q5 --events 10000000 --parallelism 4 --workers 2 [--json]",
+		Short: "Compare a Nexmark query embedded with the same query on worker processes",
+		Long: `Run one Nexmark query into a blackhole sink twice: on the embedded engine,
+then on --workers ` + "`runnel worker`" + ` processes started by the process scheduler
+(each running parallelism/workers subtasks of every operator, exchanging
+data over gRPC). Each throughput is events ÷ the time from the subtasks
+running to the last sink finishing; the workers' startup is reported apart.`,
+		Example: `  runnel bench workers --query q5 --events 10000000 --parallelism 4 --workers 2`,
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !slices.Contains(nexmark.Names, query) {
+				return usageError{fmt.Errorf("--query must be one of %s, got %q", strings.Join(nexmark.Names, ", "), query)}
+			}
+			if events <= 0 || par <= 0 || workers <= 0 {
+				return usageError{fmt.Errorf("--events, --parallelism and --workers must be positive")}
+			}
+			if workers > par {
+				return usageError{fmt.Errorf("--workers (%d) must not exceed --parallelism (%d)", workers, par)}
+			}
+			res, err := benchrun.RunOnWorkers(cmd.Context(), benchrun.WorkersConfig{Query: query, Events: events, Seed: seed, Parallelism: par, Workers: workers})
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return json.NewEncoder(out).Encode(res)
+			}
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+			fmt.Fprintf(tw, "query\t%s\n", res.Query)
+			fmt.Fprintf(tw, "events\t%d\n", res.Events)
+			fmt.Fprintf(tw, "parallelism\t%d\n", res.Parallelism)
+			fmt.Fprintf(tw, "embedded\t%.0f events/s\n", res.EmbeddedEventsPerSec)
+			fmt.Fprintf(tw, "%d workers\t%.0f events/s (startup %.0f ms)\n", res.Workers, res.WorkersEventsPerSec, res.StartupMs)
+			fmt.Fprintf(tw, "ratio\t%.2f\n", res.Ratio)
+			return tw.Flush()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&query, "query", "q5", "query: "+strings.Join(nexmark.Names, ", "))
+	f.Int64Var(&events, "events", 10_000_000, "events to read")
+	f.IntVar(&par, "parallelism", 4, "parallelism of every operator")
+	f.IntVar(&workers, "workers", 2, "worker processes")
+	f.Int64Var(&seed, "seed", 1, "generator seed")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
 
