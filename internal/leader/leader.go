@@ -136,7 +136,20 @@ func Campaign(ctx context.Context, cfg Config) (*Lease, error) {
 // caller closes the connection, which also frees a lock taken.
 func tryLock(ctx context.Context, conn **pgx.Conn, cfg Config) (bool, error) {
 	if *conn == nil {
-		c, err := pgx.Connect(ctx, cfg.URL)
+		pc, err := pgx.ParseConfig(cfg.URL)
+		if err != nil {
+			return false, fmt.Errorf("parsing the URL: %w", err)
+		}
+		// A process that dies leaves its kernel to close the socket, and
+		// PostgreSQL frees the lock at once. A host that vanishes closes
+		// nothing; server-side keepalives end its session in about 8s
+		// instead of the system default of hours. Settings in the URL win.
+		for k, v := range map[string]string{"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "1", "tcp_keepalives_count": "3"} {
+			if _, ok := pc.RuntimeParams[k]; !ok {
+				pc.RuntimeParams[k] = v
+			}
+		}
+		c, err := pgx.ConnectConfig(ctx, pc)
 		if err != nil {
 			return false, fmt.Errorf("connecting: %w", err)
 		}
@@ -254,6 +267,15 @@ func CurrentLeader(ctx context.Context, db QueryRower) (Leader, error) {
 	}
 	l.Since = time.UnixMicro(since)
 	return l, nil
+}
+
+// AddressFunc returns a func that reads the current leader's address from
+// db, as rpc.NewLeaderDialer wants it.
+func AddressFunc(db QueryRower) func(ctx context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		l, err := CurrentLeader(ctx, db)
+		return l.Address, err
+	}
 }
 
 // Lookup is CurrentLeader on a connection of its own, for callers that
