@@ -73,6 +73,15 @@ func (c *ControllerClient) JobMetrics(ctx context.Context, jobID string) ([]metr
 	return groupsFromPB(resp.GetOperatorGroups()), nil
 }
 
+// Nudge asks the controller to re-read desired state now rather than at
+// its next poll.
+func (c *ControllerClient) Nudge(ctx context.Context) error {
+	if _, err := c.c.Nudge(ctx, &pb.NudgeRequest{}); err != nil {
+		return fmt.Errorf("nudging the controller: %w", fromStatus(err))
+	}
+	return nil
+}
+
 // clientStream is an output.Stream fed by a SubscribeOutput RPC. A
 // goroutine reads the RPC and hands batches to Recv; it ends with the RPC.
 type clientStream struct {

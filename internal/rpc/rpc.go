@@ -27,6 +27,13 @@ type Controller interface {
 	JobMetrics(ctx context.Context, jobID string) ([]metrics.OperatorGroup, error)
 }
 
+// Nudger is a Controller that can be asked to re-read desired state at
+// once. NewControllerServer serves Nudge when its Controller is one; Nudge
+// must not block.
+type Nudger interface {
+	Nudge()
+}
+
 // toStatus turns a controller error into a gRPC status error. The message
 // is the error's text, so the client can give back an error that reads the
 // same.

@@ -7,7 +7,9 @@ import (
 	"io"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/runnel-dev/runnel/internal/rpc/runnelpb"
 )
@@ -23,7 +25,8 @@ type controllerServer struct {
 }
 
 // NewControllerServer serves ControllerService from c. Register it with
-// pb.RegisterControllerServiceServer.
+// pb.RegisterControllerServiceServer. Nudge is served when c is a Nudger
+// and fails with codes.Unimplemented otherwise.
 func NewControllerServer(c Controller) pb.ControllerServiceServer {
 	return &controllerServer{c: c}
 }
@@ -68,4 +71,15 @@ func (s *controllerServer) JobMetrics(ctx context.Context, req *pb.JobMetricsReq
 		return nil, toStatus(err)
 	}
 	return &pb.JobMetricsResponse{OperatorGroups: groupsToPB(gs)}, nil
+}
+
+// Nudge passes the nudge on. It returns as soon as the controller has it,
+// not when the controller has acted on it.
+func (s *controllerServer) Nudge(context.Context, *pb.NudgeRequest) (*pb.NudgeResponse, error) {
+	n, ok := s.c.(Nudger)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "controller takes no nudges")
+	}
+	n.Nudge()
+	return &pb.NudgeResponse{}, nil
 }

@@ -99,7 +99,7 @@ func TestMigrate(t *testing.T) {
 	if v, err := postgres.Migrate(ctx, u); err != nil || v != latest {
 		t.Fatalf("Migrate = %d, %v; want %d", v, err, latest)
 	}
-	for _, table := range []string{"goose_db_version", "pipelines", "jobs", "job_statuses", "job_log_messages", "checkpoints"} {
+	for _, table := range []string{"goose_db_version", "pipelines", "jobs", "job_statuses", "job_log_messages", "checkpoints", "controller_leader"} {
 		var n int
 		if err := admin.QueryRowContext(ctx, "SELECT COUNT(*) FROM pg_tables WHERE schemaname = $1 AND tablename = $2", schema, table).Scan(&n); err != nil || n != 1 {
 			t.Errorf("table %s.%s: %d, %v; want it there", schema, table, n, err)
