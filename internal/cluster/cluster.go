@@ -197,7 +197,7 @@ func (c *Cluster) startAPI(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		c.remote, apiCtrl, nudge = rc, rc, rc.nudge
+		c.remote, apiCtrl, nudge = rc, rc.Controller, rc.nudge
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

@@ -165,13 +165,13 @@ func (p *controllerParts) serve(ctrl *controller.Controller) error {
 // waits to be the leader, and stops at once if it loses the lease: two
 // controllers must never drive the same jobs.
 func (p *controllerParts) lead(ctx context.Context, ctrl *controller.Controller) error {
-	if !strings.HasPrefix(p.cfg.DatabaseURL, "postgres") {
+	if !isPostgres(p.cfg.DatabaseURL) {
 		return ctrl.Run(ctx)
 	}
 	host, _ := os.Hostname()
 	identity := fmt.Sprintf("%s/%d", host, os.Getpid())
 	p.log.Info("waiting for the controller lease", "identity", identity)
-	lease, err := leader.Campaign(ctx, leader.Config{URL: p.cfg.DatabaseURL, Identity: identity, Address: p.advertise, Logger: p.log})
+	lease, err := leader.Campaign(ctx, leader.Config{URL: p.cfg.DatabaseURL, Key: leaseKey(p.cfg.DatabaseURL), Identity: identity, Address: p.advertise, Logger: p.log})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil

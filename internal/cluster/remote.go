@@ -4,46 +4,74 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 
+	"github.com/runnel-dev/runnel/internal/api"
 	"github.com/runnel-dev/runnel/internal/config"
+	"github.com/runnel-dev/runnel/internal/leader"
 	"github.com/runnel-dev/runnel/internal/rpc"
 )
 
 // remoteController is the API's view of a controller in another process:
-// the address configured, or else the leader PostgreSQL records.
+// at the address configured, or else whichever controller PostgreSQL
+// records as the leader.
 type remoteController struct {
-	*rpc.ControllerClient
-	conn *grpc.ClientConn
-	log  *slog.Logger
+	api.Controller
+	nudge func()
+	close func() error
 }
 
-func newRemoteController(_ context.Context, cfg config.Config, log *slog.Logger) (*remoteController, error) {
-	if cfg.API.ControllerAddr == "" {
-		return nil, errors.New("api.controller_addr must be set when the API runs without a controller")
-	}
+func newRemoteController(ctx context.Context, cfg config.Config, log *slog.Logger) (*remoteController, error) {
 	dial, err := tlsConfig(cfg).DialOption()
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(cfg.API.ControllerAddr, dial)
+	log = log.With("component", "api")
+	if addr := cfg.API.ControllerAddr; addr != "" {
+		conn, err := grpc.NewClient(addr, dial)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to the controller at %s: %w", addr, err)
+		}
+		c := rpc.NewControllerClient(conn)
+		return &remoteController{Controller: c, nudge: rpc.NudgeFunc(c, 2*time.Second, log), close: conn.Close}, nil
+	}
+	if !isPostgres(cfg.DatabaseURL) {
+		return nil, errors.New("api.controller_addr must be set when the API runs without a controller on SQLite")
+	}
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to the controller at %s: %w", cfg.API.ControllerAddr, err)
+		return nil, fmt.Errorf("connecting to PostgreSQL to find the controller: %w", err)
 	}
-	return &remoteController{ControllerClient: rpc.NewControllerClient(conn), conn: conn, log: log}, nil
+	d := rpc.NewLeaderDialer(leader.AddressFunc(pool), log, dial)
+	c := rpc.NewLeaderClient(d)
+	return &remoteController{Controller: c, nudge: rpc.NudgeFunc(c, 2*time.Second, log), close: func() error {
+		err := d.Close()
+		pool.Close()
+		return err
+	}}, nil
 }
 
-// nudge tells the controller that desired state changed; its poll is the
-// fallback, so a failed nudge only costs latency.
-func (r *remoteController) nudge() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := r.Nudge(ctx); err != nil {
-		r.log.Debug("nudging the controller", "err", err)
-	}
+func isPostgres(dbURL string) bool {
+	return strings.HasPrefix(dbURL, "postgres://") || strings.HasPrefix(dbURL, "postgresql://")
 }
 
-func (r *remoteController) close() error { return r.conn.Close() }
+// leaseKey is the advisory lock key of the store at dbURL: one per database
+// and schema, so that controllers of separate Runnel installations on one
+// PostgreSQL server never compete, while every URL spelling of one store
+// (other hosts, options) agrees.
+func leaseKey(dbURL string) int64 {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return leader.DefaultKey
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(strings.TrimPrefix(u.Path, "/") + "\x00" + u.Query().Get("search_path")))
+	return int64(h.Sum64() >> 1)
+}
