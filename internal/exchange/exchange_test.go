@@ -30,7 +30,7 @@ type worker struct {
 	mem  *memory.CheckedAllocator
 }
 
-func startWorker(t *testing.T) *worker {
+func startWorker(t testing.TB) *worker {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -52,7 +52,7 @@ func dial(addr string) (*grpc.ClientConn, error) {
 
 // transport is w's transport for run 1 of "job", sending everything not
 // in local to peer.
-func (w *worker) transport(t *testing.T, peer string, local ...engine.TaskAddr) *Transport {
+func (w *worker) transport(t testing.TB, peer string, local ...engine.TaskAddr) *Transport {
 	t.Helper()
 	tr := NewTransport(w.reg, "job", 1, func(a engine.TaskAddr) (string, bool) {
 		for _, l := range local {
@@ -67,7 +67,7 @@ func (w *worker) transport(t *testing.T, peer string, local ...engine.TaskAddr) 
 }
 
 // pair is a sender worker a with an outbox to inbox dst on worker b.
-func pair(t *testing.T, capacity int) (a, b *worker, out engine.Outbox, in engine.Inbox, ta, tb *Transport) {
+func pair(t testing.TB, capacity int) (a, b *worker, out engine.Outbox, in engine.Inbox, ta, tb *Transport) {
 	t.Helper()
 	a, b = startWorker(t), startWorker(t)
 	dst := engine.TaskAddr{NodeID: 2, Subtask: 1}
