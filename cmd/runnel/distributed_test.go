@@ -212,7 +212,7 @@ func q5(t *testing.T, dir string, events int64, rate float64) string {
 func createPipeline(ctx context.Context, t *testing.T, c *client.Client, name, query string, parallelism int) *client.Pipeline {
 	t.Helper()
 	interval := uint64(500 * time.Millisecond / time.Microsecond)
-	p, err := c.CreatePipeline(ctx, client.PipelinePost{Name: name, Query: query, Parallelism: parallelism, CheckpointIntervalMicros: &interval})
+	p, err := c.CreatePipeline(ctx, client.PipelinePost{Name: name, Query: query, Parallelism: uint64(parallelism), CheckpointIntervalMicros: &interval})
 	if err != nil {
 		t.Fatal(err)
 	}
