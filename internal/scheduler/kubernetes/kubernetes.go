@@ -9,6 +9,12 @@
 // restarted by the controller as a new run from the last checkpoint, never
 // by the kubelet under the old run.
 //
+// The owner reference (Config.Owner, normally the controller's own Pod from
+// the downward API) lets Kubernetes remove the workers of a controller that
+// is gone; a new leader restarts their jobs from checkpoints anyway. The
+// Deployment would outlive a fail-over, but the downward API cannot tell a
+// pod its Deployment's UID.
+//
 // Config.Resources are per subtask slot and scaled by StartRequest.Slots,
 // because a worker runs its slots' subtasks side by side; one setting then
 // fits jobs of every parallelism.
@@ -132,6 +138,9 @@ func (s *Scheduler) checkExisting(ctx context.Context, want *corev1.Pod) error {
 // StopWorkers deletes the pods of one run of a job, or of all its runs when
 // runID is 0. Pods already gone are not an error.
 func (s *Scheduler) StopWorkers(ctx context.Context, jobID string, runID int64) error {
+	if jobID == "" || runID < 0 {
+		return fmt.Errorf("stop workers: bad job %q or run %d", jobID, runID)
+	}
 	sel := RunSelector(jobID, runID)
 	pods := s.client.CoreV1().Pods(s.cfg.Namespace)
 	list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: sel.String()})

@@ -276,6 +276,21 @@ func TestStopWorkers(t *testing.T) {
 	wantPods(t, client, "runnel-b-1-0", "runnel-b-1-1")
 }
 
+func TestStopWorkersBadArgs(t *testing.T) {
+	client, s := newTest(t)
+	for _, tc := range []struct {
+		job string
+		run int64
+	}{{"", 1}, {"a", -1}} {
+		if err := s.StopWorkers(context.Background(), tc.job, tc.run); err == nil {
+			t.Errorf("StopWorkers(%q, %d): no error", tc.job, tc.run)
+		}
+	}
+	if n := len(client.Actions()); n != 0 {
+		t.Errorf("%d calls to the API, want none", n)
+	}
+}
+
 func TestStopWorkersRace(t *testing.T) {
 	// A pod deleted between the list and the delete is not an error.
 	ctx := context.Background()
