@@ -117,7 +117,9 @@ type running struct {
 }
 
 // Start watches the pods and returns once pods that exist already have
-// been started; stop cancels every Run and waits for all to return.
+// been started; stop cancels every Run and waits for all to return. Start
+// a Kubelet once. Pods get no status: a worker run in process should
+// advertise a loopback address rather than the pod IP.
 func (k *Kubelet) Start(ctx context.Context) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	k.running = map[types.UID]running{}
