@@ -112,6 +112,21 @@ type Controller struct {
 	// HeartbeatTimeout is how long a worker may be silent before it is
 	// lost and its job recovers on new workers.
 	HeartbeatTimeout time.Duration `koanf:"heartbeat_timeout"`
+
+	Kubernetes Kubernetes `koanf:"kubernetes"`
+}
+
+// Kubernetes says how the kubernetes scheduler makes worker pods.
+type Kubernetes struct {
+	Namespace       string `koanf:"namespace"`
+	Image           string `koanf:"image"`
+	ImagePullPolicy string `koanf:"image_pull_policy"`
+	ServiceAccount  string `koanf:"service_account"`
+	// Requests and limits per subtask slot, as Kubernetes quantities.
+	CPURequest    string `koanf:"cpu_request"`
+	CPULimit      string `koanf:"cpu_limit"`
+	MemoryRequest string `koanf:"memory_request"`
+	MemoryLimit   string `koanf:"memory_limit"`
 }
 
 // Defaults returns the built-in settings: those of Arroyo, except that the
@@ -147,6 +162,7 @@ func Defaults() Config {
 			WorkerStartupTimeout: time.Minute,
 			HeartbeatInterval:    time.Second,
 			HeartbeatTimeout:     5 * time.Second,
+			Kubernetes:           Kubernetes{Namespace: "default"},
 		},
 		Worker: Worker{
 			ListenAddr:        "127.0.0.1:0",
