@@ -201,7 +201,7 @@ func (d *distributed) api(extra ...string) *client.Client {
 // q5 renders Nexmark q5 (hot items over sliding windows) at a fixed event
 // rate, so that a run lasts long enough to be killed in the middle.
 func q5(t *testing.T, dir string, events int64, rate float64) string {
-	src := nexmark.Source{Events: events, Seed: 5, EventRate: rate, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 4000}
+	src := nexmark.Source{Events: events, Seed: 5, EventRate: rate, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 500}
 	q, err := nexmark.Render("q5", src, nexmark.FileSink(dir, "json"))
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +211,7 @@ func q5(t *testing.T, dir string, events int64, rate float64) string {
 
 func createPipeline(ctx context.Context, t *testing.T, c *client.Client, name, query string, parallelism int) *client.Pipeline {
 	t.Helper()
-	interval := uint64(500 * time.Millisecond / time.Microsecond)
+	interval := uint64(time.Second / time.Microsecond)
 	p, err := c.CreatePipeline(ctx, client.PipelinePost{Name: name, Query: query, Parallelism: uint64(parallelism), CheckpointIntervalMicros: &interval})
 	if err != nil {
 		t.Fatal(err)
@@ -288,7 +288,7 @@ func TestProcessSchedulerWorkerKill(t *testing.T) {
 	c := d.api("--controller-addr", grpcAddr)
 
 	wantDir, gotDir := t.TempDir(), t.TempDir()
-	base := createPipeline(ctx, t, c, "uninterrupted", q5(t, wantDir, 120000, 40000), 4)
+	base := createPipeline(ctx, t, c, "uninterrupted", q5(t, wantDir, 200000, 20000), 4)
 	if _, err := c.WaitForState(ctx, base.ID, client.StateRunning); err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestProcessSchedulerWorkerKill(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p := createPipeline(ctx, t, c, "killed", q5(t, gotDir, 120000, 40000), 4)
+	p := createPipeline(ctx, t, c, "killed", q5(t, gotDir, 200000, 20000), 4)
 	j, err := c.WaitForState(ctx, p.ID, client.StateRunning)
 	if err != nil {
 		t.Fatal(err)
@@ -344,11 +344,11 @@ func TestControllerFailover(t *testing.T) {
 	c := d.api() // follows the leader recorded in PostgreSQL
 
 	wantDir, gotDir := t.TempDir(), t.TempDir()
-	base := createPipeline(ctx, t, c, "uninterrupted", q5(t, wantDir, 120000, 40000), 2)
+	base := createPipeline(ctx, t, c, "uninterrupted", q5(t, wantDir, 200000, 20000), 2)
 	if _, err := c.WaitForState(ctx, base.ID, client.StateFinished); err != nil {
 		t.Fatal(err)
 	}
-	p := createPipeline(ctx, t, c, "failover", q5(t, gotDir, 120000, 40000), 2)
+	p := createPipeline(ctx, t, c, "failover", q5(t, gotDir, 200000, 20000), 2)
 	j, err := c.WaitForState(ctx, p.ID, client.StateRunning)
 	if err != nil {
 		t.Fatal(err)

@@ -109,16 +109,25 @@ func StartRoles(ctx context.Context, cfg config.Config, log *slog.Logger, roles 
 	} else {
 		c.srvDone <- nil
 	}
+	// Watch only the parts this process runs; the others' channels hold
+	// their nil results for shutdown.
+	srvDone, ctrlDone := c.srvDone, c.ctrlDone
+	if !roles.API {
+		srvDone = nil
+	}
+	if !roles.Controller {
+		ctrlDone = nil
+	}
 	go func() {
 		select {
 		case <-ctx.Done():
 			log.Info("shutting down", "reason", context.Cause(ctx))
-		case err := <-c.srvDone:
+		case err := <-srvDone:
 			c.srvDone <- err // let shutdown see it
 			if err != nil {
 				log.Error("http server failed", "err", err)
 			}
-		case err := <-c.ctrlDone:
+		case err := <-ctrlDone:
 			c.ctrlDone <- err
 			if err != nil {
 				log.Error("controller failed", "err", err)
