@@ -67,6 +67,8 @@ func (s *Service) Exchange(stream runnelpb.DataService_ExchangeServer) error {
 		in.fail(fmt.Errorf("exchange from %s into %s: grant credit: %w", from, k.addr, err))
 		return err
 	}
+	dec := &decoder{mem: s.Allocator}
+	defer dec.close()
 	ended := false
 	for {
 		f, err := stream.Recv()
@@ -83,7 +85,7 @@ func (s *Service) Exchange(stream runnelpb.DataService_ExchangeServer) error {
 		if ended {
 			continue
 		}
-		m, err := decode(f, s.Allocator)
+		m, err := dec.decode(f)
 		if err != nil {
 			in.fail(fmt.Errorf("exchange from %s into %s: %w", from, k.addr, err))
 			return status.Error(codes.InvalidArgument, err.Error())
@@ -101,6 +103,7 @@ func (s *Service) Exchange(stream runnelpb.DataService_ExchangeServer) error {
 		}
 		if m.Signal == engine.SignalEndOfStream {
 			ended = true
+			dec.close() // let go of the last batch now
 			continue
 		}
 		if err := stream.Send(&runnelpb.Credit{Credits: 1}); err != nil {

@@ -27,6 +27,10 @@ type Transport struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// perBatchIPC makes every batch frame a self-contained IPC stream
+	// (for comparison in benchmarks).
+	perBatchIPC bool
+
 	mu      sync.Mutex
 	closed  bool
 	inboxes map[engine.TaskAddr]*inbox
@@ -90,7 +94,7 @@ func (t *Transport) Outbox(addr engine.TaskAddr) (engine.Outbox, error) {
 		}
 		return b, nil
 	}
-	o := &outbox{t: t, peer: peer, addr: addr}
+	o := &outbox{t: t, peer: peer, addr: addr, enc: encoder{perBatch: t.perBatchIPC}}
 	t.outs = append(t.outs, o)
 	return o, nil
 }
@@ -155,6 +159,7 @@ type outbox struct {
 
 	stream runnelpb.DataService_ExchangeClient // nil until the first Send
 	ended  bool                                // end of stream sent
+	enc    encoder
 
 	mu      sync.Mutex
 	credits int64
@@ -179,7 +184,7 @@ func (o *outbox) Send(ctx context.Context, m engine.Message) error {
 	if err := o.acquire(ctx); err != nil {
 		return err
 	}
-	f, err := encode(m)
+	f, err := o.enc.encode(m)
 	if err != nil {
 		return err
 	}
@@ -198,6 +203,7 @@ func (o *outbox) Send(ctx context.Context, m engine.Message) error {
 		// Nothing follows; a clean close lets the receiver finish the
 		// stream without waiting for ours to be torn down.
 		o.ended = true
+		o.enc.close()
 		if err := o.stream.CloseSend(); err != nil {
 			return fmt.Errorf("exchange to %s (%s): %w", o.peer, o.addr, err)
 		}
