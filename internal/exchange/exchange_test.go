@@ -452,3 +452,35 @@ func TestCloseReleasesEverything(t *testing.T) {
 	a.mem.AssertSize(t, 0)
 	b.mem.AssertSize(t, 0)
 }
+
+// A sender with credit can still block inside gRPC, on HTTP/2 flow
+// control, when the receiver has stopped reading; cancelling its context
+// must still free it.
+func TestSendCancelledWhileFlowControlled(t *testing.T) {
+	_, _, out, _, _, _ := pair(t, 64)
+	big := benchBatch(1 << 16) // about 1.5 MB
+	defer big.Release()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		for {
+			big.Retain()
+			if err := out.Send(ctx, engine.Message{Batch: big}); err != nil {
+				big.Release()
+				done <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Send = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Send ignored its cancelled context")
+	}
+}

@@ -158,7 +158,11 @@ type outbox struct {
 	addr engine.TaskAddr
 
 	stream runnelpb.DataService_ExchangeClient // nil until the first Send
-	ended  bool                                // end of stream sent
+	// sctx is the stream's context and cancel ends it: gRPC's blocking
+	// calls watch only sctx, not the context of the Send in progress.
+	sctx   context.Context
+	cancel context.CancelFunc
+	ended  bool // end of stream sent
 	enc    encoder
 
 	mu      sync.Mutex
@@ -177,7 +181,9 @@ func (o *outbox) Send(ctx context.Context, m engine.Message) error {
 		return fmt.Errorf("exchange to %s (%s): send after end of stream", o.peer, o.addr)
 	}
 	if o.stream == nil {
-		if err := o.open(); err != nil {
+		if err := o.guard(ctx, o.open); err != nil {
+			o.cancel() // a later Send starts afresh
+			o.cancel = nil
 			return fmt.Errorf("exchange to %s (%s): %w", o.peer, o.addr, err)
 		}
 	}
@@ -188,7 +194,7 @@ func (o *outbox) Send(ctx context.Context, m engine.Message) error {
 	if err != nil {
 		return err
 	}
-	if err := o.stream.Send(f); err != nil {
+	if err := o.guard(ctx, func() error { return o.stream.Send(f) }); err != nil {
 		if errors.Is(err, io.EOF) {
 			// The stream broke; its status comes from the receive side.
 			<-o.done
@@ -211,13 +217,27 @@ func (o *outbox) Send(ctx context.Context, m engine.Message) error {
 	return nil
 }
 
+// guard runs call, cancelling the stream if ctx ends first. Then the
+// stream is lost (the receiver sees it fail) and guard returns ctx's error.
+func (o *outbox) guard(ctx context.Context, call func() error) error {
+	if o.cancel == nil {
+		o.sctx, o.cancel = context.WithCancel(o.t.ctx)
+	}
+	stop := context.AfterFunc(ctx, o.cancel)
+	err := call()
+	if !stop() {
+		return ctx.Err()
+	}
+	return err
+}
+
 // open starts the stream and sends its header.
 func (o *outbox) open() error {
 	cc, err := o.t.conn(o.peer)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	s, err := runnelpb.NewDataServiceClient(cc).Exchange(o.t.ctx)
+	s, err := runnelpb.NewDataServiceClient(cc).Exchange(o.sctx)
 	if err != nil {
 		return fmt.Errorf("open stream: %w", err)
 	}
