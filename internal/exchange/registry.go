@@ -18,6 +18,15 @@
 //     Send blocks without credit, so at most capacity messages are in
 //     flight per stream.
 //
+// Each Exchange stream opens with a header-only frame (job, run, receiving
+// subtask); the receiver waits for that inbox to be created (up to
+// Service.WaitTimeout), grants credit, then every frame is one message.
+// Batches travel as Arrow IPC, the schema once per stream (see codec.go).
+//
+// BenchmarkExchange (4096-row int64+string batches, one stream over
+// loopback, 2 loaded cores) moves about 17-30 million rows/s, roughly
+// 450-800 MB/s; a self-contained IPC stream per batch is 10-30% slower.
+//
 // Failing promptly when a peer machine vanishes without closing its
 // connections needs gRPC keepalives on the server and the client
 // connections; configure them where they are created.
