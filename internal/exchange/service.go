@@ -63,7 +63,8 @@ func (s *Service) Exchange(stream runnelpb.DataService_ExchangeServer) error {
 	if p, ok := peer.FromContext(ctx); ok {
 		from = p.Addr.String()
 	}
-	if err := stream.Send(&runnelpb.Credit{Credits: int64(in.Cap())}); err != nil {
+	// An unbuffered inbox still takes one message at a time.
+	if err := stream.Send(&runnelpb.Credit{Credits: int64(max(in.Cap(), 1))}); err != nil {
 		in.fail(fmt.Errorf("exchange from %s into %s: grant credit: %w", from, k.addr, err))
 		return err
 	}
@@ -77,7 +78,7 @@ func (s *Service) Exchange(stream runnelpb.DataService_ExchangeServer) error {
 				return nil // the sender said all it had to say
 			}
 			if errors.Is(err, io.EOF) {
-				err = errors.New("stream closed before end of stream")
+				err = status.Error(codes.Aborted, "stream closed before end of stream")
 			}
 			in.fail(fmt.Errorf("exchange from %s into %s: %w", from, k.addr, err))
 			return err
