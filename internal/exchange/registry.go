@@ -16,7 +16,11 @@
 //   - Backpressure: the receiver grants the inbox capacity in credits when
 //     a stream opens and one more per message it has put into the inbox;
 //     Send blocks without credit, so at most capacity messages are in
-//     flight per stream.
+//     flight per stream (a sender whose receiver stops reading gets
+//     capacity queued plus capacity in flight ahead).
+//   - engine.Local neither closes a transport nor drains inboxes it did
+//     not make: whoever makes the Transport calls Close once the execution
+//     is done, which releases what is still queued.
 //
 // Each Exchange stream opens with a header-only frame (job, run, receiving
 // subtask); the receiver waits for that inbox to be created (up to
