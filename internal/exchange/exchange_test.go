@@ -452,3 +452,95 @@ func TestCloseReleasesEverything(t *testing.T) {
 	a.mem.AssertSize(t, 0)
 	b.mem.AssertSize(t, 0)
 }
+
+// A sender with credit can still block inside gRPC, on HTTP/2 flow
+// control, when the receiver has stopped reading; cancelling its context
+// must still free it.
+func TestSendCancelledWhileFlowControlled(t *testing.T) {
+	_, _, out, _, _, _ := pair(t, 64)
+	big := benchBatch(1 << 16) // about 1.5 MB
+	defer big.Release()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		for {
+			big.Retain()
+			if err := out.Send(ctx, engine.Message{Batch: big}); err != nil {
+				big.Release()
+				done <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Send = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Send ignored its cancelled context")
+	}
+}
+
+// Several senders, remote and local, feed one inbox; each one's messages
+// arrive in order and every end of stream arrives.
+func TestManySendersOneInbox(t *testing.T) {
+	const senders, msgs = 4, 50
+	a, b := startWorker(t), startWorker(t)
+	dst := engine.TaskAddr{NodeID: 2, Subtask: 0}
+	tb := b.transport(t, "", dst)
+	in, err := tb.Inbox(dst, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta := a.transport(t, b.addr)
+	outs := make([]engine.Outbox, senders)
+	for i := range outs {
+		tr := ta
+		if i == 0 {
+			tr = tb // the receiver's own worker sends too
+		}
+		if outs[i], err = tr.Outbox(dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make(chan error, senders)
+	for i, out := range outs {
+		go func() {
+			for n := range msgs {
+				if err := out.Send(context.Background(), engine.Message{Signal: engine.SignalWatermark, From: i, Watermark: int64(n)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- out.Send(context.Background(), engine.Message{Signal: engine.SignalEndOfStream, From: i})
+		}()
+	}
+	next := make([]int64, senders)
+	for ended := 0; ended < senders; {
+		m, err := recvTimeout(t, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch m.Signal {
+		case engine.SignalEndOfStream:
+			if next[m.From] != msgs {
+				t.Errorf("sender %d ended after %d messages", m.From, next[m.From])
+			}
+			ended++
+		case engine.SignalWatermark:
+			if m.Watermark != next[m.From] {
+				t.Fatalf("sender %d: got %d, want %d", m.From, m.Watermark, next[m.From])
+			}
+			next[m.From]++
+		}
+	}
+	for range senders {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -16,7 +16,20 @@
 //   - Backpressure: the receiver grants the inbox capacity in credits when
 //     a stream opens and one more per message it has put into the inbox;
 //     Send blocks without credit, so at most capacity messages are in
-//     flight per stream.
+//     flight per stream (a sender whose receiver stops reading gets
+//     capacity queued plus capacity in flight ahead).
+//   - engine.Local neither closes a transport nor drains inboxes it did
+//     not make: whoever makes the Transport calls Close once the execution
+//     is done, which releases what is still queued.
+//
+// Each Exchange stream opens with a header-only frame (job, run, receiving
+// subtask); the receiver waits for that inbox to be created (up to
+// Service.WaitTimeout), grants credit, then every frame is one message.
+// Batches travel as Arrow IPC, the schema once per stream (see codec.go).
+//
+// BenchmarkExchange (4096-row int64+string batches, one stream over
+// loopback, 2 loaded cores) moves about 17-30 million rows/s, roughly
+// 450-800 MB/s; a self-contained IPC stream per batch is 10-30% slower.
 //
 // Failing promptly when a peer machine vanishes without closing its
 // connections needs gRPC keepalives on the server and the client

@@ -63,10 +63,13 @@ func (s *Service) Exchange(stream runnelpb.DataService_ExchangeServer) error {
 	if p, ok := peer.FromContext(ctx); ok {
 		from = p.Addr.String()
 	}
-	if err := stream.Send(&runnelpb.Credit{Credits: int64(in.Cap())}); err != nil {
+	// An unbuffered inbox still takes one message at a time.
+	if err := stream.Send(&runnelpb.Credit{Credits: int64(max(in.Cap(), 1))}); err != nil {
 		in.fail(fmt.Errorf("exchange from %s into %s: grant credit: %w", from, k.addr, err))
 		return err
 	}
+	dec := &decoder{mem: s.Allocator}
+	defer dec.close()
 	ended := false
 	for {
 		f, err := stream.Recv()
@@ -75,7 +78,7 @@ func (s *Service) Exchange(stream runnelpb.DataService_ExchangeServer) error {
 				return nil // the sender said all it had to say
 			}
 			if errors.Is(err, io.EOF) {
-				err = errors.New("stream closed before end of stream")
+				err = status.Error(codes.Aborted, "stream closed before end of stream")
 			}
 			in.fail(fmt.Errorf("exchange from %s into %s: %w", from, k.addr, err))
 			return err
@@ -83,7 +86,7 @@ func (s *Service) Exchange(stream runnelpb.DataService_ExchangeServer) error {
 		if ended {
 			continue
 		}
-		m, err := decode(f, s.Allocator)
+		m, err := dec.decode(f)
 		if err != nil {
 			in.fail(fmt.Errorf("exchange from %s into %s: %w", from, k.addr, err))
 			return status.Error(codes.InvalidArgument, err.Error())
@@ -101,6 +104,7 @@ func (s *Service) Exchange(stream runnelpb.DataService_ExchangeServer) error {
 		}
 		if m.Signal == engine.SignalEndOfStream {
 			ended = true
+			dec.close() // let go of the last batch now
 			continue
 		}
 		if err := stream.Send(&runnelpb.Credit{Credits: 1}); err != nil {

@@ -27,6 +27,10 @@ type Transport struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// perBatchIPC makes every batch frame a self-contained IPC stream
+	// (for comparison in benchmarks).
+	perBatchIPC bool
+
 	mu      sync.Mutex
 	closed  bool
 	inboxes map[engine.TaskAddr]*inbox
@@ -90,7 +94,7 @@ func (t *Transport) Outbox(addr engine.TaskAddr) (engine.Outbox, error) {
 		}
 		return b, nil
 	}
-	o := &outbox{t: t, peer: peer, addr: addr}
+	o := &outbox{t: t, peer: peer, addr: addr, enc: encoder{perBatch: t.perBatchIPC}}
 	t.outs = append(t.outs, o)
 	return o, nil
 }
@@ -154,7 +158,12 @@ type outbox struct {
 	addr engine.TaskAddr
 
 	stream runnelpb.DataService_ExchangeClient // nil until the first Send
-	ended  bool                                // end of stream sent
+	// sctx is the stream's context and cancel ends it: gRPC's blocking
+	// calls watch only sctx, not the context of the Send in progress.
+	sctx   context.Context
+	cancel context.CancelFunc
+	ended  bool // end of stream sent
+	enc    encoder
 
 	mu      sync.Mutex
 	credits int64
@@ -172,18 +181,20 @@ func (o *outbox) Send(ctx context.Context, m engine.Message) error {
 		return fmt.Errorf("exchange to %s (%s): send after end of stream", o.peer, o.addr)
 	}
 	if o.stream == nil {
-		if err := o.open(); err != nil {
+		if err := o.guard(ctx, o.open); err != nil {
+			o.cancel() // a later Send starts afresh
+			o.cancel = nil
 			return fmt.Errorf("exchange to %s (%s): %w", o.peer, o.addr, err)
 		}
 	}
 	if err := o.acquire(ctx); err != nil {
 		return err
 	}
-	f, err := encode(m)
+	f, err := o.enc.encode(m)
 	if err != nil {
 		return err
 	}
-	if err := o.stream.Send(f); err != nil {
+	if err := o.guard(ctx, func() error { return o.stream.Send(f) }); err != nil {
 		if errors.Is(err, io.EOF) {
 			// The stream broke; its status comes from the receive side.
 			<-o.done
@@ -198,11 +209,26 @@ func (o *outbox) Send(ctx context.Context, m engine.Message) error {
 		// Nothing follows; a clean close lets the receiver finish the
 		// stream without waiting for ours to be torn down.
 		o.ended = true
+		o.enc.close()
 		if err := o.stream.CloseSend(); err != nil {
 			return fmt.Errorf("exchange to %s (%s): %w", o.peer, o.addr, err)
 		}
 	}
 	return nil
+}
+
+// guard runs call, cancelling the stream if ctx ends first. Then the
+// stream is lost (the receiver sees it fail) and guard returns ctx's error.
+func (o *outbox) guard(ctx context.Context, call func() error) error {
+	if o.cancel == nil {
+		o.sctx, o.cancel = context.WithCancel(o.t.ctx)
+	}
+	stop := context.AfterFunc(ctx, o.cancel)
+	err := call()
+	if !stop() {
+		return ctx.Err()
+	}
+	return err
 }
 
 // open starts the stream and sends its header.
@@ -211,7 +237,7 @@ func (o *outbox) open() error {
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	s, err := runnelpb.NewDataServiceClient(cc).Exchange(o.t.ctx)
+	s, err := runnelpb.NewDataServiceClient(cc).Exchange(o.sctx)
 	if err != nil {
 		return fmt.Errorf("open stream: %w", err)
 	}

@@ -2194,7 +2194,9 @@ type DataFrame struct {
 	Input     int64 `protobuf:"varint,4,opt,name=input,proto3" json:"input,omitempty"`
 	Watermark int64 `protobuf:"varint,5,opt,name=watermark,proto3" json:"watermark,omitempty"`
 	Epoch     int64 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	// An Arrow IPC stream holding one record batch (signal 0).
+	// Arrow IPC messages ending with one record batch (signal 0). The
+	// batch frames of a stream, concatenated, are a sequence of IPC
+	// streams: the schema is sent once and again only when it changes.
 	Batch         []byte `protobuf:"bytes,7,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
