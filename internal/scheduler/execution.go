@@ -153,6 +153,11 @@ func (x *execution) Stop(mode engine.StopMode) {
 
 // Checkpoint has every worker's sources inject the barrier of epoch.
 func (x *execution) Checkpoint(epoch int64, final bool) error {
+	select {
+	case <-x.done:
+		return fmt.Errorf("checkpoint %d: the run has ended", epoch)
+	default:
+	}
 	return x.ru.each(context.Background(), 10*time.Second, func(ctx context.Context, w *workerConn) error {
 		_, err := w.client.Checkpoint(ctx, &pb.CheckpointRequest{Worker: x.ru.ref(w), Epoch: epoch, Final: final})
 		return err

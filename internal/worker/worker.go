@@ -19,6 +19,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	"github.com/runnel-dev/runnel/internal/engine"
@@ -83,6 +84,12 @@ func Run(ctx context.Context, cfg Config) error {
 		_, port, _ := net.SplitHostPort(addr)
 		addr = net.JoinHostPort(cfg.AdvertiseHost, port)
 	}
+	// Keepalives notice a peer machine that vanished without closing its
+	// connections (a killed process resets them at once anyway).
+	cfg.DialOptions = append(cfg.DialOptions, grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}))
+	cfg.ServerOptions = append(cfg.ServerOptions,
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}))
 	conn, err := grpc.NewClient(cfg.ControllerAddr, cfg.DialOptions...)
 	if err != nil {
 		_ = ln.Close()
@@ -307,6 +314,15 @@ func (w *worker) StartExecution(ctx context.Context, req *pb.StartExecutionReque
 // await tells the controller how the execution ended.
 func (w *worker) await(x engine.Execution) {
 	<-x.Done()
+	// Streams this worker still holds open now fail their receivers, so a
+	// failed share brings its peers down at once instead of leaving them
+	// waiting for data that will not come.
+	w.mu.Lock()
+	tr := w.tr
+	w.mu.Unlock()
+	if err := tr.Close(); err != nil {
+		w.log.Debug("closing the data transport", "err", err)
+	}
 	req := &pb.ExecutionEndedRequest{Worker: w.ref, Finished: x.Finished(), Failure: rpc.FailureToPB(x.Err())}
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
