@@ -341,7 +341,9 @@ func TestControllerFailover(t *testing.T) {
 	defer cancel()
 	first, _ := d.controller(true)
 	second, _ := d.controller(false)
-	c := d.api() // follows the leader recorded in PostgreSQL
+	// Two API servers on one store, both following the leader recorded in
+	// PostgreSQL rather than a fixed controller address.
+	c, c2 := d.api(), d.api()
 
 	wantDir, gotDir := t.TempDir(), t.TempDir()
 	base := createPipeline(ctx, t, c, "uninterrupted", q5(t, wantDir, 200000, 20000), 2)
@@ -367,6 +369,26 @@ func TestControllerFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("from SIGKILL of the leader to the job Running again: %s", time.Since(killed).Round(time.Millisecond))
+	// The second API server reaches the new leader for live metrics, which
+	// only the controller running the job has.
+	j2, err := c2.CurrentJob(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		groups, err := c2.OperatorMetricGroups(ctx, p.ID, j2.ID)
+		if err != nil {
+			t.Fatalf("metrics through the second API server after failover: %v", err)
+		}
+		if len(groups) > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("no metrics from the new leader")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	for _, pid := range workers {
 		if alive(pid) {
 			t.Errorf("worker %d of the dead leader still runs", pid)
@@ -379,6 +401,7 @@ func TestControllerFailover(t *testing.T) {
 	if len(want) == 0 || !slices.Equal(got, want) {
 		t.Fatalf("after failover: %d rows, want the %d of the uninterrupted run", len(got), len(want))
 	}
+	t.Logf("%d rows, identical to the uninterrupted run", len(got))
 }
 
 // alive reports whether pid runs (a zombie does not).
