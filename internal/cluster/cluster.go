@@ -190,8 +190,10 @@ func (c *Cluster) startController(ctx context.Context, withAPI bool) error {
 // startAPI serves the REST API, the console and Prometheus metrics.
 func (c *Cluster) startAPI(ctx context.Context) error {
 	cfg := c.cfg
-	var apiCtrl api.Controller
-	nudge := func() {}
+	var (
+		apiCtrl api.Controller
+		nudge   func()
+	)
 	switch {
 	case c.ctrl != nil && cfg.API.ControllerGRPC:
 		lb, err := startLoopback(c.ctrl)

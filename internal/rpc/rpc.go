@@ -1,8 +1,9 @@
-// Package rpc carries Runnel's internal RPCs over gRPC. Today that is the
-// API server's view of the controller (ControllerService): the API can run
-// apart from the controller and still stream a job's preview output and
-// read its metrics. The controller<->worker services in runnel.proto are
-// defined but not yet served.
+// Package rpc carries Runnel's internal RPCs over gRPC: the API server's
+// view of the controller (ControllerService), so that the API can run apart
+// from the controller and still stream a job's preview output and read its
+// metrics; TLS for every link; and the conversions of the controller<->
+// worker messages, whose services internal/scheduler and internal/worker
+// serve.
 package rpc
 
 import (
