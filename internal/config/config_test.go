@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +121,20 @@ func TestBadInput(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, c.want)
 			}
 		})
+	}
+}
+
+// Every default must survive Load: a key missing from the defaults map
+// loses its value.
+func TestLoadKeepsEveryDefault(t *testing.T) {
+	c, err := Load(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Defaults()
+	// Load fills these from the data dir.
+	d.DatabaseURL, d.Controller.CheckpointURL = c.DatabaseURL, c.Controller.CheckpointURL
+	if !reflect.DeepEqual(c, d) {
+		t.Fatalf("Load without overrides:\n %+v\nwant the defaults\n %+v", c, d)
 	}
 }
