@@ -1,6 +1,7 @@
 package kubernetes_test
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -109,6 +110,37 @@ func workerConfig(pod *corev1.Pod) (worker.Config, error) {
 	return cfg, nil
 }
 
+// lockedBuffer is an io.Writer safe for the goroutines that log.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// failureLog keeps the warnings of controller, runner and workers and
+// shows them if the test fails. It never writes to t itself, so that a
+// goroutine logging after the test cannot make it panic.
+func failureLog(t *testing.T) *slog.Logger {
+	buf := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("warnings:\n%s", buf.String())
+		}
+	})
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
 type env struct {
 	t       *testing.T
 	client  *fake.Clientset
@@ -122,7 +154,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := failureLog(t)
 	e := &env{t: t, client: fake.NewClientset(), trans: &transitions{}}
 	var err error
 	if e.sched, err = kubernetes.New(e.client, podConfig); err != nil {
