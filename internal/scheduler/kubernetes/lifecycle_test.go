@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -390,21 +391,14 @@ func (e *env) checkPods(jobID string, run int64, workers int) []string {
 		if c.Name != kubernetes.ContainerName || c.Image != podConfig.Image || !slices.Equal(c.Args, wantArgs) {
 			e.t.Errorf("pod %s container %s image %s args %q, want %s %s %q", name, c.Name, c.Image, c.Args, kubernetes.ContainerName, podConfig.Image, wantArgs)
 		}
-		// Requests are per slot, so each worker asks for slots times as much.
-		for res, want := range map[string]string{
-			"requests.cpu": "500m", "requests.memory": "128Mi", "limits.memory": "256Mi",
-		} {
-			list := c.Resources.Requests
-			if strings.HasPrefix(res, "limits.") {
-				list = c.Resources.Limits
-			}
-			got := list[corev1.ResourceName(res[strings.Index(res, ".")+1:])]
-			if got.Cmp(resource.MustParse(want)) != 0 {
-				e.t.Errorf("pod %s %s = %s, want %s", name, res, got.String(), want)
-			}
+		// Resources are per slot, so each worker asks for slots times as
+		// much; the unset cpu limit stays unset.
+		wantRes := corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
 		}
-		if _, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
-			e.t.Errorf("pod %s has a cpu limit though none is configured", name)
+		if !apiequality.Semantic.DeepEqual(c.Resources, wantRes) {
+			e.t.Errorf("pod %s resources %v, want %v", name, c.Resources, wantRes)
 		}
 	}
 	return names
