@@ -105,6 +105,8 @@ func Run(ctx context.Context, cfg Config) error {
 		reg:     exchange.NewRegistry(),
 		ended:   make(chan struct{}),
 	}
+	w.reporting, w.stopReporting = context.WithCancel(context.Background())
+	w.reported = make(chan struct{})
 	defer w.shutdown()
 	srv := grpc.NewServer(cfg.ServerOptions...)
 	pb.RegisterWorkerServiceServer(srv, w)
@@ -134,6 +136,13 @@ type worker struct {
 	tr    *exchange.Transport
 	store *state.Storage
 	ended chan struct{} // closed once the controller ended the run
+
+	// reporting bounds await's report of the execution's end, which must
+	// not outlive Run: Run closes the connection it goes over. reported
+	// is closed when await returns.
+	reporting     context.Context
+	stopReporting context.CancelFunc
+	reported      chan struct{}
 }
 
 // register announces the worker, retrying while the controller is not
@@ -215,6 +224,16 @@ func (w *worker) shutdown() {
 		case <-time.After(5 * time.Second):
 			w.log.Warn("subtasks did not stop within 5s")
 		}
+		// A moment for the end report: a failure (an evicted pod, say)
+		// reaches the controller sooner than a missed heartbeat would.
+		select {
+		case <-w.reported:
+		case <-time.After(2 * time.Second):
+		}
+	}
+	w.stopReporting()
+	if x != nil {
+		<-w.reported
 	}
 	if tr != nil {
 		tr.Close()
@@ -313,7 +332,12 @@ func (w *worker) StartExecution(ctx context.Context, req *pb.StartExecutionReque
 
 // await tells the controller how the execution ended.
 func (w *worker) await(x engine.Execution) {
-	<-x.Done()
+	defer close(w.reported)
+	select {
+	case <-x.Done():
+	case <-w.reporting.Done():
+		return
+	}
 	// Streams this worker still holds open now fail their receivers, so a
 	// failed share brings its peers down at once instead of leaving them
 	// waiting for data that will not come.
@@ -325,16 +349,19 @@ func (w *worker) await(x engine.Execution) {
 	}
 	req := &pb.ExecutionEndedRequest{Worker: w.ref, Finished: x.Finished(), Failure: rpc.FailureToPB(x.Err())}
 	for attempt := 0; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(w.reporting, 5*time.Second)
 		_, err := w.control.ExecutionEnded(ctx, req)
 		cancel()
-		if err == nil || attempt >= 5 || status.Code(err) == codes.NotFound {
+		if err == nil || attempt >= 5 || status.Code(err) == codes.NotFound || w.reporting.Err() != nil {
 			if err != nil {
 				w.log.Warn("reporting the end of the execution", "err", err)
 			}
 			return
 		}
-		time.Sleep(200 * time.Millisecond)
+		select {
+		case <-w.reporting.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
 
