@@ -52,7 +52,8 @@ func kubernetesConfig(cfg config.Config) k8s.Config {
 			CPURequest: kc.CPURequest, CPULimit: kc.CPULimit,
 			MemoryRequest: kc.MemoryRequest, MemoryLimit: kc.MemoryLimit,
 		},
-		Env:   env,
-		Owner: k8s.OwnerFromEnv(os.Getenv),
+		Env:       env,
+		Owner:     k8s.OwnerFromEnv(os.Getenv),
+		TLSSecret: kc.TLSSecret,
 	}
 }

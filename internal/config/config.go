@@ -127,6 +127,9 @@ type Kubernetes struct {
 	CPULimit      string `koanf:"cpu_limit"`
 	MemoryRequest string `koanf:"memory_request"`
 	MemoryLimit   string `koanf:"memory_limit"`
+	// TLSSecret is a Secret mounted at /etc/runnel/tls in worker pods, for
+	// the tls.* files.
+	TLSSecret string `koanf:"tls_secret"`
 }
 
 // Defaults returns the built-in settings: those of Arroyo, except that the
@@ -395,6 +398,7 @@ func toMap(c Config) map[string]any {
 		"controller.kubernetes.cpu_limit":         c.Controller.Kubernetes.CPULimit,
 		"controller.kubernetes.memory_request":    c.Controller.Kubernetes.MemoryRequest,
 		"controller.kubernetes.memory_limit":      c.Controller.Kubernetes.MemoryLimit,
+		"controller.kubernetes.tls_secret":        c.Controller.Kubernetes.TLSSecret,
 		"worker.listen_addr":                      c.Worker.ListenAddr,
 		"worker.advertise_host":                   c.Worker.AdvertiseHost,
 		"worker.controller_timeout":               c.Worker.ControllerTimeout.String(),

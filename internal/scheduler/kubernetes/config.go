@@ -47,7 +47,15 @@ type Config struct {
 	// Owner, when set, becomes the owner of every worker pod, so that
 	// Kubernetes deletes the workers when their owner goes.
 	Owner *Owner
+	// TLSSecret, when set, names a Secret mounted read-only at
+	// TLSMountPath in every worker, so that the tls.* file settings the
+	// controller passes on (mount the same Secret there in the controller)
+	// name files that exist in the pod.
+	TLSSecret string
 }
+
+// TLSMountPath is where TLSSecret is mounted in worker pods.
+const TLSMountPath = "/etc/runnel/tls"
 
 // Resources are Kubernetes quantities such as "500m" or "1Gi"; an empty
 // string leaves that request or limit unset.

@@ -237,6 +237,13 @@ func (s *Scheduler) Pod(req scheduler.StartRequest, i int) *corev1.Pod {
 			}},
 		},
 	}
+	if name := s.cfg.TLSSecret; name != "" {
+		pod.Spec.Volumes = []corev1.Volume{{
+			Name:         "tls",
+			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: name}},
+		}}
+		pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "tls", MountPath: TLSMountPath, ReadOnly: true}}
+	}
 	if o := s.cfg.Owner; o != nil {
 		pod.OwnerReferences = []metav1.OwnerReference{{
 			APIVersion: o.APIVersion,

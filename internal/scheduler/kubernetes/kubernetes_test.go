@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -156,8 +157,29 @@ func TestStartWorkersMinimalConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := pod.Spec.Containers[0]
-	if pod.OwnerReferences != nil || pod.Spec.ServiceAccountName != "" || c.Resources.Requests != nil || c.Resources.Limits != nil || len(c.Env) != 1 {
+	if pod.OwnerReferences != nil || pod.Spec.ServiceAccountName != "" || c.Resources.Requests != nil || c.Resources.Limits != nil || len(c.Env) != 1 || pod.Spec.Volumes != nil || c.VolumeMounts != nil {
 		t.Errorf("unset settings leaked into the pod: %+v", pod)
+	}
+}
+
+func TestStartWorkersMountsTLSSecret(t *testing.T) {
+	client := fake.NewClientset()
+	s, err := New(client, Config{Namespace: "default", Image: "runnel:1", TLSSecret: "runnel-tls"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := scheduler.StartRequest{JobID: "j", RunID: 1, Workers: 1, Slots: 1, ControllerAddr: "c:9190"}
+	if err := s.StartWorkers(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	pod, err := client.CoreV1().Pods("default").Get(context.Background(), "runnel-j-1-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantVol := []corev1.Volume{{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "runnel-tls"}}}}
+	wantMount := []corev1.VolumeMount{{Name: "tls", MountPath: TLSMountPath, ReadOnly: true}}
+	if !reflect.DeepEqual(pod.Spec.Volumes, wantVol) || !reflect.DeepEqual(pod.Spec.Containers[0].VolumeMounts, wantMount) {
+		t.Errorf("volumes %+v mounts %+v, want %+v %+v", pod.Spec.Volumes, pod.Spec.Containers[0].VolumeMounts, wantVol, wantMount)
 	}
 }
 
