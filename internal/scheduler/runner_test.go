@@ -599,3 +599,33 @@ func TestFingerprintMismatch(t *testing.T) {
 		t.Error("the workers of a run that did not start were not stopped")
 	}
 }
+
+// TestWorkerExitedBeforeRegistering: a worker process that dies at
+// startup (a bad flag, an unreadable certificate) never registers; the
+// run must fail at once rather than after the startup timeout.
+func TestWorkerExitedBeforeRegistering(t *testing.T) {
+	sched := &fakeScheduler{startNothing: true}
+	r := newRunner(t, sched, func(c *scheduler.RunnerConfig) { c.StartupTimeout = time.Minute })
+	p, src := program(t, unboundedQuery, 4, false)
+	started := make(chan error, 1)
+	go func() {
+		_, err := r.Start(t.Context(), p, engine.RunOptions{JobID: "job", RunID: 1, Plan: src})
+		started <- err
+	}()
+	for sched.started() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	id := scheduler.WorkerID("job", 1, 1)
+	r.WorkerExited(id, errors.New("exit status 2"))
+	select {
+	case err := <-started:
+		if err == nil || !strings.Contains(err.Error(), id) || !strings.Contains(err.Error(), "exit status 2") {
+			t.Fatalf("Start = %v, want an error naming %s and why it exited", err, id)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Start still waits for a worker that exited")
+	}
+	if !sched.stopped("job", 1) {
+		t.Error("the workers of a run that did not start were not stopped")
+	}
+}
