@@ -141,6 +141,19 @@ func (s *fakeScheduler) started() int {
 	return len(s.starts)
 }
 
+// running is how many workers were started and not stopped.
+func (s *fakeScheduler) running() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.workers)
+}
+
+func (s *fakeScheduler) request(i int) scheduler.StartRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.starts[i]
+}
+
 // stopAll ends whatever workers are left when a test ends.
 func (s *fakeScheduler) stopAll() {
 	s.mu.Lock()
@@ -289,8 +302,8 @@ func TestBoundedRunMatchesEmbedded(t *testing.T) {
 	if !x.Finished() {
 		t.Fatal("Finished = false for a bounded query")
 	}
-	if sched.starts[0].Workers != 2 {
-		t.Errorf("started %d workers for parallelism 4 with 2 slots, want 2", sched.starts[0].Workers)
+	if n := sched.request(0).Workers; n != 2 {
+		t.Errorf("started %d workers for parallelism 4 with 2 slots, want 2", n)
 	}
 	if !sched.stopped("job", 1) {
 		t.Error("the run's workers were not stopped once it ended")
@@ -491,8 +504,8 @@ func TestHeartbeatLoss(t *testing.T) {
 	if x.Finished() {
 		t.Error("Finished = true for a failed run")
 	}
-	if !sched.stopped("job", 1) {
-		t.Error("the other worker was not stopped")
+	if !sched.stopped("job", 1) || sched.running() != 0 {
+		t.Errorf("the other worker was not stopped (%d still run)", sched.running())
 	}
 }
 
