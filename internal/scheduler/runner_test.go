@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -639,6 +642,59 @@ func TestWorkerExitedBeforeRegistering(t *testing.T) {
 		t.Fatal("Start still waits for a worker that exited")
 	}
 	if !sched.stopped("job", 1) {
+		t.Error("the workers of a run that did not start were not stopped")
+	}
+}
+
+// TestRestoreCorruptCheckpoint: workers that cannot read the checkpoint
+// they are to start from make Start fail with a *engine.RestoreError, which
+// the controller tells apart from other startup failures.
+func TestRestoreCorruptCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	st, err := state.Open(t.Context(), "file://"+dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched := &fakeScheduler{}
+	r := newRunner(t, sched, func(c *scheduler.RunnerConfig) { c.CheckpointURL = "file://" + dir })
+	p, src := program(t, unboundedQuery, 2, false)
+	reports := make(chan engine.CheckpointReport, 100)
+	x := start(t, r, p, engine.RunOptions{JobID: "job", RunID: 1, Plan: src,
+		Checkpoints: &engine.CheckpointOptions{Store: st, OnReport: func(rep engine.CheckpointReport) { reports <- rep }}})
+	if err := x.Checkpoint(1, true); err != nil {
+		t.Fatal(err)
+	}
+	for range p.Tasks() {
+		select {
+		case rep := <-reports:
+			if rep.Err != nil {
+				t.Fatal(rep.Err)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("no checkpoint reports")
+		}
+	}
+	x.Stop(engine.StopImmediate)
+	waitDone(t, x, 2*time.Second)
+
+	files := 0
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		files++
+		return os.WriteFile(path, []byte("not a checkpoint"), 0o600)
+	})
+	if err != nil || files == 0 {
+		t.Fatalf("corrupting %d checkpoint files: %v", files, err)
+	}
+	_, err = r.Start(t.Context(), p, engine.RunOptions{JobID: "job", RunID: 2, Plan: src,
+		Checkpoints: &engine.CheckpointOptions{Store: st, Restore: 1}})
+	var re *engine.RestoreError
+	if !errors.As(err, &re) || re.Epoch != 1 {
+		t.Fatalf("Start = %v, want a *engine.RestoreError for epoch 1", err)
+	}
+	if !sched.stopped("job", 2) {
 		t.Error("the workers of a run that did not start were not stopped")
 	}
 }
