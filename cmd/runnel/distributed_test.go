@@ -140,7 +140,9 @@ type distributed struct {
 	env     []string
 }
 
-func newDistributed(t *testing.T) *distributed {
+// newDistributed builds the binary; env is added to every process's
+// environment after the test settings.
+func newDistributed(t *testing.T, env ...string) *distributed {
 	if testing.Short() {
 		t.Skip("builds the binary and runs processes")
 	}
@@ -150,14 +152,14 @@ func newDistributed(t *testing.T) *distributed {
 	}
 	return &distributed{
 		t: t, bin: bin, db: postgresSchema(t), dataDir: t.TempDir(),
-		env: []string{
+		env: append([]string{
 			"RUNNEL_CONTROLLER__SLOTS_PER_WORKER=2",
 			"RUNNEL_CONTROLLER__POLL_INTERVAL=100ms",
 			"RUNNEL_CONTROLLER__INITIAL_BACKOFF=100ms",
 			"RUNNEL_CONTROLLER__HEARTBEAT_INTERVAL=250ms",
 			"RUNNEL_CONTROLLER__HEARTBEAT_TIMEOUT=2s",
 			"RUNNEL_WORKER__CONTROLLER_TIMEOUT=3s",
-		},
+		}, env...),
 	}
 }
 

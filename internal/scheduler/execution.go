@@ -31,6 +31,10 @@ type execution struct {
 	ended     map[int]bool // by worker index
 	finished  map[int]bool
 	immediate bool
+	// over is set once the run ends: what fails after that (an RPC cut
+	// short by the end closing the workers' connections, say) is not the
+	// run's error.
+	over bool
 }
 
 func newExecution(r *Runner, ru *run, tasks int) *execution {
@@ -84,7 +88,7 @@ func (x *execution) workerLost(id string, why error) {
 // (then the failures of its dying subtasks mean nothing).
 func (x *execution) fail(err error) {
 	x.mu.Lock()
-	if x.err == nil && !x.immediate {
+	if x.err == nil && !x.immediate && !x.over {
 		x.err = err
 	}
 	x.mu.Unlock()
@@ -93,6 +97,9 @@ func (x *execution) fail(err error) {
 
 // end removes the run's workers and closes Done, once.
 func (x *execution) end() {
+	x.mu.Lock()
+	x.over = true
+	x.mu.Unlock()
 	x.once.Do(func() {
 		ru := x.ru
 		x.r.forget(ru)

@@ -148,6 +148,9 @@ func (r *Runner) Start(ctx context.Context, p *engine.Program, opts engine.RunOp
 	defer wait.Stop()
 	select {
 	case <-ru.ready:
+	case <-ru.exec.done:
+		// A worker exited before all had registered (WorkerExited).
+		return nil, fmt.Errorf("starting %d workers: %w", n, ru.exec.Err())
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-wait.C:
@@ -252,8 +255,10 @@ func (r *Runner) WorkerExited(workerID string, err error) {
 	r.mu.Lock()
 	var lost *run
 	for _, ru := range r.runs {
-		for _, w := range ru.workers {
-			if w != nil && w.id == workerID {
+		// By index, not by the registered workers: a worker that exits
+		// before it registers fails its run too.
+		for i := range ru.workers {
+			if WorkerID(ru.key.job, ru.key.run, i) == workerID {
 				lost = ru
 			}
 		}
