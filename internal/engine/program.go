@@ -303,16 +303,16 @@ func (p *Program) Tasks() int {
 	return t
 }
 
-// Fingerprint is a digest of the program's shape: nodes with their
-// operators, kinds and parallelism, and edges with their type, key and
-// schema. Two plans of one query agree on it, so a worker that planned the
+// Fingerprint is a digest of the program: nodes with their operators,
+// kinds, descriptions (which spell out expressions and predicates) and
+// parallelism, and edges with their type, key and schema. Two plans of one query agree on it, so a worker that planned the
 // query itself can check it runs what the controller scheduled.
 func (p *Program) Fingerprint() string {
 	h := sha256.New()
 	for _, n := range p.Nodes {
 		fmt.Fprintf(h, "n%d/%d/%t", n.ID, n.Parallelism, n.Single)
 		for _, op := range n.Chain {
-			fmt.Fprintf(h, "[%s %d %s]", op.ID, op.Kind, op.Name)
+			fmt.Fprintf(h, "[%s %d %s %q]", op.ID, op.Kind, op.Name, op.Description)
 		}
 	}
 	for _, e := range p.Edges {
