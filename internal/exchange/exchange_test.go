@@ -207,6 +207,65 @@ func TestCleanEndIsNotAnError(t *testing.T) {
 	}
 }
 
+// A sender whose share ended closes its transport at once, while the
+// receiver may not have taken everything it sent yet (a window of credits
+// in flight). Close must let those messages arrive, not cancel them.
+func TestCloseAfterEndOfStreamDeliversInFlight(t *testing.T) {
+	const capacity = 2
+	a, _, out, in, ta, _ := pair(t, capacity)
+	ctx := context.Background()
+	sent := make(chan error, 1)
+	go func() {
+		for i := range 2 * capacity {
+			if err := out.Send(ctx, engine.Message{Batch: richBatch(a.mem, 1, i)}); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- out.Send(ctx, engine.Message{Signal: engine.SignalEndOfStream})
+	}()
+	// The inbox is full and more is in flight when the sender closes.
+	deadline := time.Now().Add(5 * time.Second)
+	for in.Len() < capacity {
+		if time.Now().After(deadline) {
+			t.Fatal("the inbox never filled")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Taking one message frees the credit the end of stream needs; the
+	// rest stays queued or in flight while the sender closes.
+	m, err := recvTimeout(t, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Batch.Release()
+	closing := make(chan struct{})
+	closed := make(chan error, 1)
+	go func() {
+		if err := <-sent; err != nil {
+			closed <- err
+			return
+		}
+		close(closing)
+		closed <- ta.Close()
+	}()
+	<-closing
+	time.Sleep(100 * time.Millisecond) // time for a cancellation to land
+	for i := 1; i < 2*capacity; i++ {
+		m, err := recvTimeout(t, in)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		m.Batch.Release()
+	}
+	if m, err := recvTimeout(t, in); err != nil || m.Signal != engine.SignalEndOfStream {
+		t.Fatalf("Recv = %+v, %v; want the end of stream", m, err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestBackpressure(t *testing.T) {
 	const capacity, total = 2, 10
 	a, _, out, in, _, _ := pair(t, capacity)

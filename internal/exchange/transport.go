@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -99,6 +100,10 @@ func (t *Transport) Outbox(addr engine.TaskAddr) (engine.Outbox, error) {
 	return o, nil
 }
 
+// closeTimeout bounds how long Close waits for receivers to take what was
+// sent before an end of stream.
+const closeTimeout = 30 * time.Second
+
 // Close unregisters the inboxes and releases what they hold, ends the
 // streams that are still open and closes the connections. Call it once the
 // execution has ended; sends still in progress fail.
@@ -111,8 +116,30 @@ func (t *Transport) Close() error {
 	t.closed = true
 	t.mu.Unlock()
 
-	// Streams still open have not sent their end of stream; cancelling
-	// them tells the receivers the run is over here.
+	// A stream that sent its end of stream is complete only once the
+	// receiver has queued everything up to it (the receiver then ends the
+	// stream): cancelling it earlier would drop the messages still in
+	// flight, up to a window of credits, and fail the receiver. So those
+	// are waited for, within a bound; the others have not sent their end
+	// of stream, and cancelling them tells their receivers the run ended
+	// here.
+	for _, o := range t.outs {
+		if !o.ended && o.cancel != nil {
+			o.cancel()
+		}
+	}
+	bound := time.NewTimer(closeTimeout)
+	defer bound.Stop()
+	for _, o := range t.outs {
+		if !o.ended {
+			continue
+		}
+		select {
+		case <-o.done:
+		case <-bound.C:
+			t.cancel()
+		}
+	}
 	t.cancel()
 	for _, o := range t.outs {
 		o.wait()
