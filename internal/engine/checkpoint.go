@@ -293,8 +293,11 @@ func (t *task) checkpoint(ctx context.Context, epoch int64, alignStart time.Time
 	cp := t.x.cp
 	job := t.x.jobID
 	// The write runs beside the data: the task goes on processing while its
-	// state, already handed over, is encoded and stored.
+	// state, already handed over, is encoded and stored. The execution is
+	// not done until it has ended, so nothing of a run writes after it.
+	t.x.writes.Add(1)
 	go func() {
+		defer t.x.writes.Done()
 		defer release()
 		var errs []error
 		for _, s := range snaps {

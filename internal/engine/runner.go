@@ -217,6 +217,7 @@ func (l *Local) Start(ctx context.Context, p *Program, opts RunOptions) (Executi
 			drain(in)
 		}
 		cancel()
+		x.writes.Wait()
 		// Logged before Done so that nothing of the run outlives it.
 		logger.Info("execution ended", "finished", x.finished(), "err", x.Err(), "duration", time.Since(x.start).Round(time.Millisecond))
 		close(x.done)
@@ -231,6 +232,7 @@ type execution struct {
 	stopCh chan struct{}
 	done   chan struct{}
 	wg     sync.WaitGroup
+	writes sync.WaitGroup // checkpoint writes in flight
 	logger *slog.Logger
 	start  time.Time
 	tasks  []*task
