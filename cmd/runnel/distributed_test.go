@@ -3,11 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +18,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/runnel-dev/runnel/bench/nexmark"
+	"github.com/runnel-dev/runnel/internal/store/postgres/pgtest"
 	"github.com/runnel-dev/runnel/pkg/client"
 )
 
@@ -29,47 +26,6 @@ import (
 // api`, one or two `runnel controller`s with the process scheduler, and
 // the `runnel worker`s those start. They kill parts with SIGKILL and check
 // that the committed output equals an uninterrupted run's.
-
-const defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// postgresSchema makes a fresh schema for the test (dropped at the end) and
-// returns a database URL whose search_path is it.
-func postgresSchema(t *testing.T) string {
-	t.Helper()
-	if os.Getenv("RUNNEL_TEST_SKIP_POSTGRES") == "1" {
-		t.Skip("RUNNEL_TEST_SKIP_POSTGRES=1")
-	}
-	base := os.Getenv("RUNNEL_TEST_POSTGRES_URL")
-	if base == "" {
-		base = defaultPostgresURL
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "runnel_it_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("postgres at %s: %v (set RUNNEL_TEST_SKIP_POSTGRES=1 to skip)", base, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // proc is a runnel process started by a test.
 type proc struct {
@@ -151,7 +107,7 @@ func newDistributed(t *testing.T, env ...string) *distributed {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	return &distributed{
-		t: t, bin: bin, db: postgresSchema(t), dataDir: t.TempDir(),
+		t: t, bin: bin, db: pgtest.Schema(t), dataDir: t.TempDir(),
 		env: append([]string{
 			"RUNNEL_CONTROLLER__SLOTS_PER_WORKER=2",
 			"RUNNEL_CONTROLLER__POLL_INTERVAL=100ms",

@@ -5,10 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
-	"net/url"
-	"os"
 	"testing"
 	"time"
 
@@ -16,55 +13,21 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/runnel-dev/runnel/internal/store/postgres"
+	"github.com/runnel-dev/runnel/internal/store/postgres/pgtest"
 )
 
-const defaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
 // testDB returns the URL of a fresh, migrated schema (dropped when the test
-// ends) and an admin connection, as internal/store/postgres's tests do.
+// ends) and an admin connection.
 func testDB(t *testing.T) (string, *sql.DB) {
 	t.Helper()
-	if os.Getenv("RUNNEL_TEST_SKIP_POSTGRES") == "1" {
-		t.Skip("RUNNEL_TEST_SKIP_POSTGRES=1")
-	}
-	base := os.Getenv("RUNNEL_TEST_POSTGRES_URL")
-	if base == "" {
-		base = defaultURL
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("postgres at %s: %v (set RUNNEL_TEST_SKIP_POSTGRES=1 to skip)", base, err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	base, admin := pgtest.Server(t)
+	u, _ := pgtest.NewSchema(t, base, admin)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		t.Fatalf("postgres at %s is unreachable: %v (set RUNNEL_TEST_SKIP_POSTGRES=1 to skip)", base, err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "runnel_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	if _, err := postgres.Migrate(ctx, u.String()); err != nil {
+	if _, err := postgres.Migrate(ctx, u); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	return u.String(), admin
+	return u, admin
 }
 
 // randomKey keeps parallel tests and runs off each other's locks.

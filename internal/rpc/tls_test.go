@@ -2,13 +2,7 @@ package rpc
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -20,83 +14,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/runnel-dev/runnel/internal/output"
+	"github.com/runnel-dev/runnel/internal/rpc/rpctest"
 	pb "github.com/runnel-dev/runnel/internal/rpc/runnelpb"
 )
-
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	file string // its certificate, PEM
-}
-
-func newTestCA(t *testing.T, dir, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := &testCA{cert: cert, key: key, file: filepath.Join(dir, name+".pem")}
-	writePEM(t, ca.file, "CERTIFICATE", der)
-	return ca
-}
-
-// issue writes a leaf certificate for 127.0.0.1 and localhost and its key,
-// and returns their paths.
-func (ca *testCA) issue(t *testing.T, dir, name string, usage x509.ExtKeyUsage) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "PRIVATE KEY", keyDER)
-	return certFile, keyFile
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // serveTLS serves ControllerService with cfg on a loopback port and
 // returns its address.
@@ -142,17 +62,17 @@ func dial(t *testing.T, cfg TLSConfig) grpc.DialOption {
 
 func TestTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t, dir, "ca")
-	other := newTestCA(t, dir, "other-ca")
-	serverCert, serverKey := ca.issue(t, dir, "server", x509.ExtKeyUsageServerAuth)
-	clientCert, clientKey := ca.issue(t, dir, "client", x509.ExtKeyUsageClientAuth)
-	otherCert, otherKey := other.issue(t, dir, "other-client", x509.ExtKeyUsageClientAuth)
+	ca := rpctest.NewCA(t, dir, "ca")
+	other := rpctest.NewCA(t, dir, "other-ca")
+	serverCert, serverKey := ca.Issue(t, dir, "server", x509.ExtKeyUsageServerAuth)
+	clientCert, clientKey := ca.Issue(t, dir, "client", x509.ExtKeyUsageClientAuth)
+	otherCert, otherKey := other.Issue(t, dir, "other-client", x509.ExtKeyUsageClientAuth)
 
-	mutual := serveTLS(t, TLSConfig{CertFile: serverCert, KeyFile: serverKey, CAFile: ca.file})
+	mutual := serveTLS(t, TLSConfig{CertFile: serverCert, KeyFile: serverKey, CAFile: ca.File})
 	serverOnly := serveTLS(t, TLSConfig{CertFile: serverCert, KeyFile: serverKey})
 
-	good := TLSConfig{CertFile: clientCert, KeyFile: clientKey, CAFile: ca.file}
-	if !good.Enabled() || (TLSConfig{CAFile: ca.file}).Enabled() {
+	good := TLSConfig{CertFile: clientCert, KeyFile: clientKey, CAFile: ca.File}
+	if !good.Enabled() || (TLSConfig{CAFile: ca.File}).Enabled() {
 		t.Error("Enabled should follow CertFile")
 	}
 	if err := call(t, mutual, dial(t, good)); err != nil {
@@ -163,7 +83,7 @@ func TestTLS(t *testing.T) {
 	if err := call(t, mutual, dial(t, byName)); err != nil {
 		t.Errorf("mutual TLS verifying the name localhost: %v", err)
 	}
-	if err := call(t, serverOnly, dial(t, TLSConfig{CAFile: ca.file})); err != nil {
+	if err := call(t, serverOnly, dial(t, TLSConfig{CAFile: ca.File})); err != nil {
 		t.Errorf("server-only TLS with a client trusting the CA: %v", err)
 	}
 
@@ -174,11 +94,11 @@ func TestTLS(t *testing.T) {
 	}{
 		{"plaintext client", mutual, grpc.WithTransportCredentials(insecure.NewCredentials())},
 		{"plaintext client, server-only TLS", serverOnly, dial(t, TLSConfig{})},
-		{"client trusting another CA", mutual, dial(t, TLSConfig{CertFile: clientCert, KeyFile: clientKey, CAFile: other.file})},
-		{"client trusting another CA, server-only TLS", serverOnly, dial(t, TLSConfig{CAFile: other.file})},
-		{"client without a certificate", mutual, dial(t, TLSConfig{CAFile: ca.file})},
-		{"client certificate from another CA", mutual, dial(t, TLSConfig{CertFile: otherCert, KeyFile: otherKey, CAFile: ca.file})},
-		{"wrong server name", mutual, dial(t, TLSConfig{CertFile: clientCert, KeyFile: clientKey, CAFile: ca.file, ServerName: "elsewhere"})},
+		{"client trusting another CA", mutual, dial(t, TLSConfig{CertFile: clientCert, KeyFile: clientKey, CAFile: other.File})},
+		{"client trusting another CA, server-only TLS", serverOnly, dial(t, TLSConfig{CAFile: other.File})},
+		{"client without a certificate", mutual, dial(t, TLSConfig{CAFile: ca.File})},
+		{"client certificate from another CA", mutual, dial(t, TLSConfig{CertFile: otherCert, KeyFile: otherKey, CAFile: ca.File})},
+		{"wrong server name", mutual, dial(t, TLSConfig{CertFile: clientCert, KeyFile: clientKey, CAFile: ca.File, ServerName: "elsewhere"})},
 	}
 	for _, f := range fails {
 		err := call(t, f.addr, f.opt)
@@ -192,9 +112,9 @@ func TestTLS(t *testing.T) {
 
 func TestTLSConfigErrors(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t, dir, "ca")
-	cert, key := ca.issue(t, dir, "server", x509.ExtKeyUsageServerAuth)
-	_, otherKey := ca.issue(t, dir, "other", x509.ExtKeyUsageServerAuth)
+	ca := rpctest.NewCA(t, dir, "ca")
+	cert, key := ca.Issue(t, dir, "server", x509.ExtKeyUsageServerAuth)
+	_, otherKey := ca.Issue(t, dir, "other", x509.ExtKeyUsageServerAuth)
 	notPEM := filepath.Join(dir, "not.pem")
 	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
 		t.Fatal(err)
@@ -221,7 +141,7 @@ func TestTLSConfigErrors(t *testing.T) {
 			}
 		}
 	}
-	if _, err := (TLSConfig{CAFile: ca.file}).ServerOption(); err == nil {
+	if _, err := (TLSConfig{CAFile: ca.File}).ServerOption(); err == nil {
 		t.Error("server with a CA but no certificate: no error")
 	}
 	if _, err := (TLSConfig{KeyFile: key}).DialOption(); err == nil {

@@ -125,3 +125,27 @@ func FailureFromPB(f *pb.TaskFailure) error {
 	}
 	return &engine.TaskError{OperatorID: f.GetOperatorId(), Subtask: int(f.GetSubtask()), Err: cause}
 }
+
+// PlanToPB converts what a program was planned from.
+func PlanToPB(s engine.PlanSource) *pb.PlanSpec {
+	p := &pb.PlanSpec{Query: s.Query, Parallelism: int64(s.Parallelism), Preview: s.Preview, EnableSinks: s.EnableSinks}
+	if len(s.Overrides) > 0 {
+		p.Overrides = make(map[int64]int64, len(s.Overrides))
+		for k, v := range s.Overrides {
+			p.Overrides[int64(k)] = int64(v)
+		}
+	}
+	return p
+}
+
+// PlanFromPB is the inverse of PlanToPB.
+func PlanFromPB(p *pb.PlanSpec) engine.PlanSource {
+	s := engine.PlanSource{Query: p.GetQuery(), Parallelism: int(p.GetParallelism()), Preview: p.GetPreview(), EnableSinks: p.GetEnableSinks()}
+	if ov := p.GetOverrides(); len(ov) > 0 {
+		s.Overrides = make(map[int]int, len(ov))
+		for k, v := range ov {
+			s.Overrides[int(k)] = int(v)
+		}
+	}
+	return s
+}

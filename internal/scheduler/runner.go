@@ -159,7 +159,7 @@ func (r *Runner) Start(ctx context.Context, p *engine.Program, opts engine.RunOp
 	registered := time.Since(t0)
 
 	start := &pb.StartExecutionRequest{
-		Plan:          planSpec(opts.Plan),
+		Plan:          rpc.PlanToPB(opts.Plan),
 		Fingerprint:   p.Fingerprint(),
 		Checkpointing: opts.Checkpoints != nil,
 		CheckpointUrl: r.cfg.CheckpointURL,
@@ -267,17 +267,6 @@ func (r *Runner) WorkerExited(workerID string, err error) {
 	if lost != nil {
 		lost.exec.workerLost(workerID, fmt.Errorf("worker process exited: %v", err))
 	}
-}
-
-func planSpec(s engine.PlanSource) *pb.PlanSpec {
-	p := &pb.PlanSpec{Query: s.Query, Parallelism: int64(s.Parallelism), Preview: s.Preview, EnableSinks: s.EnableSinks}
-	if len(s.Overrides) > 0 {
-		p.Overrides = make(map[int64]int64, len(s.Overrides))
-		for k, v := range s.Overrides {
-			p.Overrides[int64(k)] = int64(v)
-		}
-	}
-	return p
 }
 
 // ControlService is the WorkerControlService workers call; register it on

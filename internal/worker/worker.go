@@ -426,30 +426,15 @@ func (w *worker) Commit(ctx context.Context, req *pb.CommitRequest) (*pb.CommitR
 // plan turns the controller's plan spec into a program, as the controller
 // did.
 func plan(spec *pb.PlanSpec) (*engine.Program, error) {
-	prog, err := sql.Plan(spec.GetQuery(), sql.Options{Parallelism: int(spec.GetParallelism()), Preview: spec.GetPreview(), EnableSinks: spec.GetEnableSinks()})
+	src := rpc.PlanFromPB(spec)
+	prog, err := sql.Plan(src.Query, sql.Options{Parallelism: src.Parallelism, Preview: src.Preview, EnableSinks: src.EnableSinks})
 	if err != nil {
 		return nil, err
 	}
-	if ov := spec.GetOverrides(); len(ov) > 0 {
-		m := make(map[int]int, len(ov))
-		for k, v := range ov {
-			m[int(k)] = int(v)
-		}
-		return prog.WithParallelism(m)
+	if len(src.Overrides) > 0 {
+		return prog.WithParallelism(src.Overrides)
 	}
 	return prog, nil
-}
-
-// PlanSpec is the message form of what a program was planned from.
-func PlanSpec(s engine.PlanSource) *pb.PlanSpec {
-	p := &pb.PlanSpec{Query: s.Query, Parallelism: int64(s.Parallelism), Preview: s.Preview, EnableSinks: s.EnableSinks}
-	if len(s.Overrides) > 0 {
-		p.Overrides = make(map[int64]int64, len(s.Overrides))
-		for k, v := range s.Overrides {
-			p.Overrides[int64(k)] = int64(v)
-		}
-	}
-	return p
 }
 
 // outputRelay sends preview rows to the controller.

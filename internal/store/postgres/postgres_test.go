@@ -2,11 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"testing"
 	"time"
 
@@ -15,69 +10,14 @@ import (
 	"github.com/runnel-dev/runnel/internal/store"
 	"github.com/runnel-dev/runnel/internal/store/migrations"
 	"github.com/runnel-dev/runnel/internal/store/postgres"
+	"github.com/runnel-dev/runnel/internal/store/postgres/pgtest"
 	"github.com/runnel-dev/runnel/internal/store/storetest"
 )
 
-const defaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// server returns the base URL and an admin connection to the test server.
-// An unreachable server fails the test unless RUNNEL_TEST_SKIP_POSTGRES=1:
-// a silently skipped backend is an untested backend.
-func server(t *testing.T) (string, *sql.DB) {
-	t.Helper()
-	if os.Getenv("RUNNEL_TEST_SKIP_POSTGRES") == "1" {
-		t.Skip("RUNNEL_TEST_SKIP_POSTGRES=1")
-	}
-	base := os.Getenv("RUNNEL_TEST_POSTGRES_URL")
-	if base == "" {
-		base = defaultURL
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("postgres at %s: %v (set RUNNEL_TEST_SKIP_POSTGRES=1 to skip)", base, err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		t.Fatalf("postgres at %s is unreachable: %v (set RUNNEL_TEST_SKIP_POSTGRES=1 to skip)", base, err)
-	}
-	return base, admin
-}
-
-// freshSchema creates an empty schema, dropped when the test ends, and
-// returns base with search_path set to it, so parallel tests and runs
-// never see each other's tables (goose's version table included).
-func freshSchema(t *testing.T, base string, admin *sql.DB) (string, string) {
-	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "runnel_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		// t.Context is already cancelled during cleanup.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("parse %s: %v", base, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), schema
-}
-
 func TestStore(t *testing.T) {
-	base, admin := server(t)
+	base, admin := pgtest.Server(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
-		u, _ := freshSchema(t, base, admin)
+		u, _ := pgtest.NewSchema(t, base, admin)
 		s, err := postgres.Open(t.Context(), u)
 		if err != nil {
 			t.Fatalf("Open: %v", err)
@@ -90,8 +30,8 @@ func TestStore(t *testing.T) {
 // in the connection's schema, and that migrating again changes nothing.
 func TestMigrate(t *testing.T) {
 	ctx := t.Context()
-	base, admin := server(t)
-	u, schema := freshSchema(t, base, admin)
+	base, admin := pgtest.Server(t)
+	u, schema := pgtest.NewSchema(t, base, admin)
 	latest, err := migrations.Latest(migrations.Postgres)
 	if err != nil || latest < 1 {
 		t.Fatalf("Latest = %d, %v", latest, err)
@@ -115,7 +55,7 @@ func TestMigrate(t *testing.T) {
 
 	// Two stores opening the same fresh schema at once: the migration lock
 	// lets one migrate and the other find the work done.
-	u2, _ := freshSchema(t, base, admin)
+	u2, _ := pgtest.NewSchema(t, base, admin)
 	errs := make(chan error, 2)
 	for range 2 {
 		go func() {
