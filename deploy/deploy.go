@@ -38,6 +38,18 @@ type Values struct {
 	API        Component `json:"api"`
 	Controller Component `json:"controller"`
 	Worker     Worker    `json:"worker"`
+
+	TLS TLS `json:"tls"`
+}
+
+// TLS turns on TLS for gRPC between the API, the controller and the
+// workers. SecretName is a Secret with the keys tls.crt, tls.key and
+// ca.crt (what cert-manager writes); empty leaves gRPC in plaintext.
+// ServerName is the DNS name in the certificate that every component
+// checks, since the parts dial each other by pod IP.
+type TLS struct {
+	SecretName string `json:"secretName"`
+	ServerName string `json:"serverName"`
 }
 
 // Database names the Secret with the PostgreSQL URL.
@@ -120,6 +132,31 @@ func (v Values) Validate() error {
 	errs = append(errs, v.API.Resources.validate("api.resources"))
 	errs = append(errs, v.Controller.Resources.validate("controller.resources"))
 	errs = append(errs, v.Worker.Resources.validate("worker.resources"))
+	errs = append(errs, v.TLS.validate())
+	return errors.Join(errs...)
+}
+
+// validate insists on both names or neither: the components dial each other
+// by pod IP, which no certificate can list in advance, so without a server
+// name to check instead every handshake would fail.
+func (t TLS) validate() error {
+	var errs []error
+	switch {
+	case t.SecretName == "" && t.ServerName != "":
+		errs = append(errs, fmt.Errorf("tls.serverName %q needs tls.secretName: without a certificate Secret gRPC runs without TLS", t.ServerName))
+	case t.SecretName != "" && t.ServerName == "":
+		errs = append(errs, fmt.Errorf("tls.secretName %q needs tls.serverName, the DNS name in the certificate: the components dial each other by pod IP, which a certificate cannot name", t.SecretName))
+	}
+	if t.SecretName != "" {
+		if msgs := validation.IsDNS1123Subdomain(t.SecretName); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("tls.secretName %q: %s", t.SecretName, strings.Join(msgs, "; ")))
+		}
+	}
+	if t.ServerName != "" {
+		if msgs := validation.IsDNS1123Subdomain(t.ServerName); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("tls.serverName %q: want a DNS name: %s", t.ServerName, strings.Join(msgs, "; ")))
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -21,6 +23,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/yaml"
 
 	"github.com/runnel-dev/runnel/internal/scheduler"
 	"github.com/runnel-dev/runnel/internal/scheduler/kubernetes"
@@ -166,8 +169,18 @@ worker:
 	return v
 }
 
+// tlsValues are the custom values with TLS on.
+func tlsValues(t *testing.T) Values {
+	t.Helper()
+	v := customValues(t)
+	if err := yaml.UnmarshalStrict([]byte("tls: {secretName: runnel-tls, serverName: runnel.streaming.internal}\n"), &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func TestRender(t *testing.T) {
-	for name, v := range map[string]Values{"defaults": DefaultValues(), "custom": customValues(t)} {
+	for name, v := range map[string]Values{"defaults": DefaultValues(), "custom": customValues(t), "tls": tlsValues(t)} {
 		t.Run(name, func(t *testing.T) {
 			out, err := Render(v)
 			if err != nil {
@@ -175,6 +188,9 @@ func TestRender(t *testing.T) {
 			}
 			m := decode(t, out)
 			checkManifests(t, v, m)
+			if v.TLS.SecretName == "" && (bytes.Contains(out, []byte(kubernetes.TLSMountPath)) || bytes.Contains(out, []byte("RUNNEL_TLS__"))) {
+				t.Errorf("TLS is off, but the manifests mention it:\n%s", out)
+			}
 		})
 	}
 }
@@ -258,6 +274,8 @@ func checkManifests(t *testing.T, v Values, m manifests) {
 
 	checkController(t, v, ctl)
 	checkAPI(t, m.deployment(t, "runnel-api"))
+	checkTLS(t, v, m.deployment(t, "runnel-api"), "")
+	checkTLS(t, v, ctl, v.TLS.SecretName)
 	wantDatabaseURL(t, v, "api", m.deployment(t, "runnel-api").Spec.Template.Spec.Containers[0])
 	checkRoleVerbs(t, v, role, ctl)
 }
@@ -335,6 +353,53 @@ func checkController(t *testing.T, v Values, d *appsv1.Deployment) {
 	}
 }
 
+// checkTLS checks a deployment's TLS volume, mount and environment: exactly
+// the Secret mounted at kubernetes.TLSMountPath, where the scheduler mounts
+// it in worker pods, and the tls.* settings naming its files; or, with TLS
+// off, none of them. workerSecret is the Secret the deployment should pass
+// on to worker pods (the controller's), or empty.
+func checkTLS(t *testing.T, v Values, d *appsv1.Deployment, workerSecret string) {
+	t.Helper()
+	spec := d.Spec.Template.Spec
+	c := spec.Containers[0]
+	var gotEnv []corev1.EnvVar
+	for _, e := range c.Env {
+		if strings.HasPrefix(e.Name, "RUNNEL_TLS__") || e.Name == "RUNNEL_CONTROLLER__KUBERNETES__TLS_SECRET" {
+			gotEnv = append(gotEnv, e)
+		}
+	}
+	if v.TLS.SecretName == "" {
+		if len(spec.Volumes) > 0 || len(c.VolumeMounts) > 0 || len(gotEnv) > 0 {
+			t.Errorf("deployment %s: TLS is off, but it has volumes %+v, mounts %+v, env %+v", d.Name, spec.Volumes, c.VolumeMounts, gotEnv)
+		}
+		return
+	}
+	wantVolumes := []corev1.Volume{{
+		Name:         "tls",
+		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: v.TLS.SecretName}},
+	}}
+	if !equality.Semantic.DeepEqual(spec.Volumes, wantVolumes) {
+		t.Errorf("deployment %s volumes %+v, want %+v", d.Name, spec.Volumes, wantVolumes)
+	}
+	wantMounts := []corev1.VolumeMount{{Name: "tls", MountPath: kubernetes.TLSMountPath, ReadOnly: true}}
+	if !equality.Semantic.DeepEqual(c.VolumeMounts, wantMounts) {
+		t.Errorf("deployment %s volume mounts %+v, want %+v", d.Name, c.VolumeMounts, wantMounts)
+	}
+	var wantEnv []corev1.EnvVar
+	if workerSecret != "" {
+		wantEnv = append(wantEnv, corev1.EnvVar{Name: "RUNNEL_CONTROLLER__KUBERNETES__TLS_SECRET", Value: workerSecret})
+	}
+	wantEnv = append(wantEnv,
+		corev1.EnvVar{Name: "RUNNEL_TLS__CERT_FILE", Value: path.Join(kubernetes.TLSMountPath, corev1.TLSCertKey)},
+		corev1.EnvVar{Name: "RUNNEL_TLS__KEY_FILE", Value: path.Join(kubernetes.TLSMountPath, corev1.TLSPrivateKeyKey)},
+		corev1.EnvVar{Name: "RUNNEL_TLS__CA_FILE", Value: path.Join(kubernetes.TLSMountPath, "ca.crt")}, // cert-manager writes the CA beside tls.crt and tls.key
+		corev1.EnvVar{Name: "RUNNEL_TLS__SERVER_NAME", Value: v.TLS.ServerName},
+	)
+	if !equality.Semantic.DeepEqual(gotEnv, wantEnv) {
+		t.Errorf("deployment %s TLS env %+v, want %+v", d.Name, gotEnv, wantEnv)
+	}
+}
+
 func checkAPI(t *testing.T, d *appsv1.Deployment) {
 	t.Helper()
 	c := d.Spec.Template.Spec.Containers[0]
@@ -372,6 +437,10 @@ func checkRoleVerbs(t *testing.T, v Values, role *rbacv1.Role, ctl *appsv1.Deplo
 		t.Errorf("controller env RUNNEL_CONTROLLER__KUBERNETES__%s missing", name)
 		return ""
 	}
+	var tlsSecret string
+	if e := env(c, "RUNNEL_CONTROLLER__KUBERNETES__TLS_SECRET"); e != nil {
+		tlsSecret = e.Value
+	}
 	client := fake.NewClientset()
 	s, err := kubernetes.New(client, kubernetes.Config{
 		Namespace:       v.Namespace,
@@ -384,7 +453,8 @@ func checkRoleVerbs(t *testing.T, v Values, role *rbacv1.Role, ctl *appsv1.Deplo
 			MemoryRequest: val("MEMORY_REQUEST"),
 			MemoryLimit:   val("MEMORY_LIMIT"),
 		},
-		Owner: &kubernetes.Owner{APIVersion: "v1", Kind: "Pod", Name: "runnel-controller-0", UID: "u"},
+		Owner:     &kubernetes.Owner{APIVersion: "v1", Kind: "Pod", Name: "runnel-controller-0", UID: "u"},
+		TLSSecret: tlsSecret,
 	})
 	if err != nil {
 		t.Fatalf("the rendered controller settings do not make a scheduler: %v", err)
@@ -396,6 +466,7 @@ func checkRoleVerbs(t *testing.T, v Values, role *rbacv1.Role, ctl *appsv1.Deplo
 			t.Fatal(err)
 		}
 	}
+	checkWorkerTLS(t, client, ctl)
 	if err := s.StopWorkers(ctx, "job", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -428,6 +499,25 @@ func checkRoleVerbs(t *testing.T, v Values, role *rbacv1.Role, ctl *appsv1.Deplo
 	}
 }
 
+// checkWorkerTLS checks that the worker pods the scheduler made mount what
+// the controller mounts, where it mounts it, so that the tls.* paths the
+// controller passes on name the same files in the workers.
+func checkWorkerTLS(t *testing.T, client *fake.Clientset, ctl *appsv1.Deployment) {
+	t.Helper()
+	ctlSpec := ctl.Spec.Template.Spec
+	pods, err := client.CoreV1().Pods(ctl.Namespace).List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(pods.Items) == 0 {
+		t.Fatalf("worker pods: %v, %v", pods, err)
+	}
+	for _, p := range pods.Items {
+		w := p.Spec.Containers[0]
+		if !equality.Semantic.DeepEqual(p.Spec.Volumes, ctlSpec.Volumes) || !equality.Semantic.DeepEqual(w.VolumeMounts, ctlSpec.Containers[0].VolumeMounts) {
+			t.Errorf("worker pod %s has volumes %+v mounted at %+v, the controller %+v at %+v",
+				p.Name, p.Spec.Volumes, w.VolumeMounts, ctlSpec.Volumes, ctlSpec.Containers[0].VolumeMounts)
+		}
+	}
+}
+
 func TestStrictDecoderRejectsUnknownFields(t *testing.T) {
 	// Guards the guard: a typo in a template must fail decode.
 	doc := []byte("apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {selectr: {a: b}}\n")
@@ -451,6 +541,10 @@ func TestRenderRejectsBadValues(t *testing.T) {
 		{"bad quantity", func(v *Values) { v.Worker.Resources.Requests.CPU = "fast" }, `worker.resources.requests.cpu "fast"`},
 		{"missing request", func(v *Values) { v.API.Resources.Requests.Memory = "" }, "api.resources.requests.memory is required"},
 		{"limit below request", func(v *Values) { v.Controller.Resources.Limits.Memory = "1Mi" }, "controller.resources.limits.memory 1Mi is below the request 128Mi"},
+		{"tls server name alone", func(v *Values) { v.TLS.ServerName = "runnel.internal" }, `tls.serverName "runnel.internal" needs tls.secretName`},
+		{"tls secret alone", func(v *Values) { v.TLS.SecretName = "runnel-tls" }, `tls.secretName "runnel-tls" needs tls.serverName`},
+		{"tls secret name", func(v *Values) { v.TLS = TLS{SecretName: "Runnel TLS", ServerName: "runnel.internal"} }, `tls.secretName "Runnel TLS"`},
+		{"tls server name", func(v *Values) { v.TLS = TLS{SecretName: "runnel-tls", ServerName: "runnel internal"} }, `tls.serverName "runnel internal": want a DNS name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := DefaultValues()
