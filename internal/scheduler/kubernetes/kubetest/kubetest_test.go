@@ -112,7 +112,13 @@ func TestKubeletRunsSchedulerPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := []string{"runnel-job-1-0", "runnel-job-1-1", "runnel-job-2-0", "runnel-job-2-1"}
-	eventually(t, "four workers", func() bool { return slices.Equal(k.Running(), all) })
+	// Running lists a pod once its Run has started, which may be before
+	// Run has recorded anything: wait for both.
+	eventually(t, "four workers", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Equal(k.Running(), all) && len(args) == len(all)
+	})
 	mu.Lock()
 	if got := args["runnel-job-2-1"]; !slices.Contains(got, "job-2-1") {
 		t.Errorf("worker args %v lack the worker id", got)
