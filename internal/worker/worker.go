@@ -103,7 +103,6 @@ func Run(ctx context.Context, cfg Config) error {
 		ref:     &pb.WorkerRef{WorkerId: cfg.WorkerID, JobId: cfg.JobID, RunId: cfg.RunID},
 		control: pb.NewWorkerControlServiceClient(conn),
 		reg:     exchange.NewRegistry(),
-		ended:   make(chan struct{}),
 	}
 	w.reporting, w.stopReporting = context.WithCancel(context.Background())
 	w.reported = make(chan struct{})
@@ -135,7 +134,6 @@ type worker struct {
 	exec  engine.Execution
 	tr    *exchange.Transport
 	store *state.Storage
-	ended chan struct{} // closed once the controller ended the run
 
 	// reporting bounds await's report of the execution's end, which must
 	// not outlive Run: Run closes the connection it goes over. reported
