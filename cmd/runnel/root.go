@@ -46,12 +46,12 @@ a job failed; 130 interrupted while waiting.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newClusterCmd(), newAPICmd(), newControllerCmd(), newWorkerCmd(), newMigrateCmd(), newVersionCmd(),
 		newPipelineCmd(), newJobCmd(), newPreviewCmd(), newValidateCmd())
-	root.AddCommand(newBenchCmd())
+	root.AddCommand(newBenchCmd(), newDeployCmd())
 	root.AddGroup(&cobra.Group{ID: "client", Title: "Working with pipelines:"},
 		&cobra.Group{ID: "server", Title: "Running a server:"})
 	for _, c := range root.Commands() {
 		switch c.Name() {
-		case "cluster", "api", "controller", "worker", "migrate":
+		case "cluster", "api", "controller", "worker", "migrate", "deploy":
 			c.GroupID = "server"
 		case "pipeline", "job", "preview", "validate":
 			c.GroupID = "client"
