@@ -46,6 +46,10 @@ type Local struct {
 	IdleTimeout time.Duration
 }
 
+// writesGrace bounds how long an ended execution waits for its checkpoint
+// writes to notice the cancellation.
+const writesGrace = time.Second
+
 // DefaultIdleTimeout is how long an upstream subtask may send nothing
 // before it is considered idle and no longer holds back the watermark.
 const DefaultIdleTimeout = 5 * time.Second
@@ -217,7 +221,16 @@ func (l *Local) Start(ctx context.Context, p *Program, opts RunOptions) (Executi
 			drain(in)
 		}
 		cancel()
-		x.writes.Wait()
+		// Checkpoint writes watch the run's context: let them end, so that
+		// nothing of the run writes after it, but never hang on a store
+		// that ignores cancellation.
+		writes := make(chan struct{})
+		go func() { x.writes.Wait(); close(writes) }()
+		select {
+		case <-writes:
+		case <-time.After(writesGrace):
+			logger.Warn("checkpoint writes still running after the execution ended", "waited", writesGrace)
+		}
 		// Logged before Done so that nothing of the run outlives it.
 		logger.Info("execution ended", "finished", x.finished(), "err", x.Err(), "duration", time.Since(x.start).Round(time.Millisecond))
 		close(x.done)
