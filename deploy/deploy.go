@@ -34,6 +34,9 @@ type Values struct {
 
 	Database      Database `json:"database"`
 	CheckpointURL string   `json:"checkpointURL"`
+	// CheckpointSecret is a Secret whose keys (AWS_ACCESS_KEY_ID, …) become
+	// environment of the controller and of every worker pod.
+	CheckpointSecret string `json:"checkpointSecret"`
 
 	API        Component `json:"api"`
 	Controller Component `json:"controller"`
@@ -116,6 +119,11 @@ func (v Values) Validate() error {
 	dnsLabel("namespace", v.Namespace)
 	if msgs := validation.IsDNS1123Subdomain(v.Database.SecretName); len(msgs) > 0 {
 		errs = append(errs, fmt.Errorf("database.secretName %q: %s", v.Database.SecretName, strings.Join(msgs, "; ")))
+	}
+	if v.CheckpointSecret != "" {
+		if msgs := validation.IsDNS1123Subdomain(v.CheckpointSecret); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("checkpointSecret %q: %s", v.CheckpointSecret, strings.Join(msgs, "; ")))
+		}
 	}
 	if strings.TrimSpace(v.Image) == "" {
 		errs = append(errs, errors.New("image is required"))

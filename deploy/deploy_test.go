@@ -173,7 +173,7 @@ worker:
 func tlsValues(t *testing.T) Values {
 	t.Helper()
 	v := customValues(t)
-	if err := yaml.UnmarshalStrict([]byte("tls: {secretName: runnel-tls, serverName: runnel.streaming.internal}\n"), &v); err != nil {
+	if err := yaml.UnmarshalStrict([]byte("tls: {secretName: runnel-tls, serverName: runnel.streaming.internal}\ncheckpointSecret: runnel-s3\n"), &v); err != nil {
 		t.Fatal(err)
 	}
 	return v
@@ -437,9 +437,12 @@ func checkRoleVerbs(t *testing.T, v Values, role *rbacv1.Role, ctl *appsv1.Deplo
 		t.Errorf("controller env RUNNEL_CONTROLLER__KUBERNETES__%s missing", name)
 		return ""
 	}
-	var tlsSecret string
+	var tlsSecret, envSecret string
 	if e := env(c, "RUNNEL_CONTROLLER__KUBERNETES__TLS_SECRET"); e != nil {
 		tlsSecret = e.Value
+	}
+	if e := env(c, "RUNNEL_CONTROLLER__KUBERNETES__ENV_SECRET"); e != nil {
+		envSecret = e.Value
 	}
 	client := fake.NewClientset()
 	s, err := kubernetes.New(client, kubernetes.Config{
@@ -455,6 +458,7 @@ func checkRoleVerbs(t *testing.T, v Values, role *rbacv1.Role, ctl *appsv1.Deplo
 		},
 		Owner:     &kubernetes.Owner{APIVersion: "v1", Kind: "Pod", Name: "runnel-controller-0", UID: "u"},
 		TLSSecret: tlsSecret,
+		EnvSecret: envSecret,
 	})
 	if err != nil {
 		t.Fatalf("the rendered controller settings do not make a scheduler: %v", err)
@@ -467,6 +471,7 @@ func checkRoleVerbs(t *testing.T, v Values, role *rbacv1.Role, ctl *appsv1.Deplo
 		}
 	}
 	checkWorkerTLS(t, client, ctl)
+	checkWorkerSecretEnv(t, v, client, ctl)
 	if err := s.StopWorkers(ctx, "job", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -518,6 +523,30 @@ func checkWorkerTLS(t *testing.T, client *fake.Clientset, ctl *appsv1.Deployment
 	}
 }
 
+// checkWorkerSecretEnv checks that worker pods take their environment from
+// the checkpoint Secret exactly when the controller does.
+func checkWorkerSecretEnv(t *testing.T, v Values, client *fake.Clientset, ctl *appsv1.Deployment) {
+	t.Helper()
+	var want []corev1.EnvFromSource
+	for _, from := range ctl.Spec.Template.Spec.Containers[0].EnvFrom {
+		if from.SecretRef != nil {
+			want = append(want, from)
+		}
+	}
+	if got := len(want) == 1 && want[0].SecretRef.Name == v.CheckpointSecret; got != (v.CheckpointSecret != "") {
+		t.Errorf("controller env from secrets %+v, checkpointSecret %q", want, v.CheckpointSecret)
+	}
+	pods, err := client.CoreV1().Pods(ctl.Namespace).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if got := p.Spec.Containers[0].EnvFrom; !equality.Semantic.DeepEqual(got, want) {
+			t.Errorf("worker pod %s env from %+v, the controller's secrets %+v", p.Name, got, want)
+		}
+	}
+}
+
 func TestStrictDecoderRejectsUnknownFields(t *testing.T) {
 	// Guards the guard: a typo in a template must fail decode.
 	doc := []byte("apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {selectr: {a: b}}\n")
@@ -533,6 +562,7 @@ func TestRenderRejectsBadValues(t *testing.T) {
 		want string
 	}{
 		{"empty image", func(v *Values) { v.Image = "" }, "image is required"},
+		{"bad checkpoint secret", func(v *Values) { v.CheckpointSecret = "Not_A_Name" }, "checkpointSecret"},
 		{"namespace", func(v *Values) { v.Namespace = "Runnel" }, `namespace "Runnel"`},
 		{"secret name", func(v *Values) { v.Database.SecretName = "" }, `database.secretName ""`},
 		{"pull policy", func(v *Values) { v.ImagePullPolicy = "sometimes" }, `imagePullPolicy "sometimes"`},

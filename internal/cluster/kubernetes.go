@@ -55,5 +55,6 @@ func kubernetesConfig(cfg config.Config) k8s.Config {
 		Env:       env,
 		Owner:     k8s.OwnerFromEnv(os.Getenv),
 		TLSSecret: kc.TLSSecret,
+		EnvSecret: kc.EnvSecret,
 	}
 }

@@ -130,6 +130,9 @@ type Kubernetes struct {
 	// TLSSecret is a Secret mounted at /etc/runnel/tls in worker pods, for
 	// the tls.* files.
 	TLSSecret string `koanf:"tls_secret"`
+	// EnvSecret is a Secret whose keys become worker pods' environment,
+	// for checkpoint storage credentials.
+	EnvSecret string `koanf:"env_secret"`
 }
 
 // Defaults returns the built-in settings: those of Arroyo, except that the
@@ -399,6 +402,7 @@ func toMap(c Config) map[string]any {
 		"controller.kubernetes.memory_request":    c.Controller.Kubernetes.MemoryRequest,
 		"controller.kubernetes.memory_limit":      c.Controller.Kubernetes.MemoryLimit,
 		"controller.kubernetes.tls_secret":        c.Controller.Kubernetes.TLSSecret,
+		"controller.kubernetes.env_secret":        c.Controller.Kubernetes.EnvSecret,
 		"worker.listen_addr":                      c.Worker.ListenAddr,
 		"worker.advertise_host":                   c.Worker.AdvertiseHost,
 		"worker.controller_timeout":               c.Worker.ControllerTimeout.String(),

@@ -52,6 +52,11 @@ type Config struct {
 	// controller passes on (mount the same Secret there in the controller)
 	// name files that exist in the pod.
 	TLSSecret string
+	// EnvSecret, when set, names a Secret whose keys become environment
+	// variables of every worker: how checkpoint storage credentials (the
+	// AWS_* variables of s3://) reach workers without appearing in the
+	// pod spec.
+	EnvSecret string
 }
 
 // TLSMountPath is where TLSSecret is mounted in worker pods.

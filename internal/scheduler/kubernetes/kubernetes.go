@@ -237,6 +237,9 @@ func (s *Scheduler) Pod(req scheduler.StartRequest, i int) *corev1.Pod {
 			}},
 		},
 	}
+	if name := s.cfg.EnvSecret; name != "" {
+		pod.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: name}}}}
+	}
 	if name := s.cfg.TLSSecret; name != "" {
 		pod.Spec.Volumes = []corev1.Volume{{
 			Name:         "tls",

@@ -157,7 +157,7 @@ func TestStartWorkersMinimalConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := pod.Spec.Containers[0]
-	if pod.OwnerReferences != nil || pod.Spec.ServiceAccountName != "" || c.Resources.Requests != nil || c.Resources.Limits != nil || len(c.Env) != 1 || pod.Spec.Volumes != nil || c.VolumeMounts != nil {
+	if pod.OwnerReferences != nil || pod.Spec.ServiceAccountName != "" || c.Resources.Requests != nil || c.Resources.Limits != nil || len(c.Env) != 1 || pod.Spec.Volumes != nil || c.VolumeMounts != nil || c.EnvFrom != nil {
 		t.Errorf("unset settings leaked into the pod: %+v", pod)
 	}
 }
@@ -464,5 +464,25 @@ func wantPods(t *testing.T, client *fake.Clientset, want ...string) {
 	slices.Sort(want)
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("pods %v, want %v", got, want)
+	}
+}
+
+func TestStartWorkersTakesEnvFromSecret(t *testing.T) {
+	client := fake.NewClientset()
+	s, err := New(client, Config{Namespace: "default", Image: "runnel:1", EnvSecret: "runnel-checkpoints"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := scheduler.StartRequest{JobID: "j", RunID: 1, Workers: 1, Slots: 1, ControllerAddr: "c:9190"}
+	if err := s.StartWorkers(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	pod, err := client.CoreV1().Pods("default").Get(context.Background(), "runnel-j-1-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "runnel-checkpoints"}}}}
+	if got := pod.Spec.Containers[0].EnvFrom; !reflect.DeepEqual(got, want) {
+		t.Errorf("envFrom %+v, want %+v", got, want)
 	}
 }
