@@ -237,8 +237,20 @@ func workerPIDs(t *testing.T, pid int) []int {
 // TestProcessSchedulerWorkerKill runs Nexmark q5 at parallelism 4 on two
 // worker processes (2 slots each), kills one worker with SIGKILL after a
 // checkpoint, and checks that the job recovers on new workers and that
-// its published rows equal those of an uninterrupted run.
+// its published rows equal those of an uninterrupted run. The process
+// scheduler sees the exit at once.
 func TestProcessSchedulerWorkerKill(t *testing.T) {
+	workerFailure(t, syscall.SIGKILL, "worker process exited")
+}
+
+// TestProcessSchedulerWorkerFreeze is the same with SIGSTOP: the worker
+// neither exits nor closes its connections, as on a machine that hangs,
+// so only its missed heartbeats give it away.
+func TestProcessSchedulerWorkerFreeze(t *testing.T) {
+	workerFailure(t, syscall.SIGSTOP, "no heartbeat")
+}
+
+func workerFailure(t *testing.T, sig syscall.Signal, why string) {
 	d := newDistributed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -257,7 +269,7 @@ func TestProcessSchedulerWorkerKill(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p := createPipeline(ctx, t, c, "killed", q5(t, gotDir, 200000, 20000), 4)
+	p := createPipeline(ctx, t, c, "failed", q5(t, gotDir, 200000, 20000), 4)
 	j, err := c.WaitForState(ctx, p.ID, client.StateRunning)
 	if err != nil {
 		t.Fatal(err)
@@ -267,16 +279,28 @@ func TestProcessSchedulerWorkerKill(t *testing.T) {
 	if len(pids) != 2 {
 		t.Fatalf("worker processes %v, want 2", pids)
 	}
-	if err := syscall.Kill(pids[1], syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(pids[1], sig); err != nil {
 		t.Fatal(err)
 	}
-	killed := time.Now()
+	hit := time.Now()
 	if _, err := c.WaitForJob(ctx, p.ID, func(j *client.Job) (bool, error) {
 		return j.State == client.StateRunning && j.RunID > 1, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("from SIGKILL of a worker to Running again: %s", time.Since(killed).Round(time.Millisecond))
+	t.Logf("from %s of a worker to Running again: %s", sig, time.Since(hit).Round(time.Millisecond))
+	if alive(pids[1]) {
+		t.Errorf("the %s worker %d still runs beside the recovery", sig, pids[1])
+	}
+	errs, err := c.ListJobErrors(ctx, p.ID, j.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(errs.Data, func(m client.JobLogMessage) bool {
+		return strings.Contains(m.Message+m.Details, why) && m.ErrorDomain != nil && *m.ErrorDomain == "external"
+	}) {
+		t.Errorf("no external error saying %q in the job's log: %+v", why, errs.Data)
+	}
 	if _, err := c.WaitForState(ctx, p.ID, client.StateFinished); err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +309,7 @@ func TestProcessSchedulerWorkerKill(t *testing.T) {
 	}
 	want, got := publishedRows(t, wantDir), publishedRows(t, gotDir)
 	if len(want) == 0 || !slices.Equal(got, want) {
-		t.Fatalf("after the worker kill: %d rows, want the %d of the uninterrupted run", len(got), len(want))
+		t.Fatalf("after the worker's %s: %d rows, want the %d of the uninterrupted run", sig, len(got), len(want))
 	}
 	t.Logf("%d rows, identical to the uninterrupted run", len(got))
 }
