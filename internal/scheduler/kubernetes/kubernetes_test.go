@@ -142,9 +142,11 @@ func TestStartWorkersCreatesPods(t *testing.T) {
 	}
 }
 
-func TestStartWorkersMinimalConfig(t *testing.T) {
+// onePod starts one worker with cfg on a fake clientset and returns its pod.
+func onePod(t *testing.T, cfg Config) *corev1.Pod {
+	t.Helper()
 	client := fake.NewClientset()
-	s, err := New(client, Config{Namespace: "default", Image: "runnel:1"})
+	s, err := New(client, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,10 +154,15 @@ func TestStartWorkersMinimalConfig(t *testing.T) {
 	if err := s.StartWorkers(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	pod, err := client.CoreV1().Pods("default").Get(context.Background(), "runnel-j-1-0", metav1.GetOptions{})
+	pod, err := client.CoreV1().Pods(cfg.Namespace).Get(context.Background(), "runnel-j-1-0", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pod
+}
+
+func TestStartWorkersMinimalConfig(t *testing.T) {
+	pod := onePod(t, Config{Namespace: "default", Image: "runnel:1"})
 	c := pod.Spec.Containers[0]
 	if pod.OwnerReferences != nil || pod.Spec.ServiceAccountName != "" || c.Resources.Requests != nil || c.Resources.Limits != nil || len(c.Env) != 1 || pod.Spec.Volumes != nil || c.VolumeMounts != nil || c.EnvFrom != nil {
 		t.Errorf("unset settings leaked into the pod: %+v", pod)
@@ -163,19 +170,7 @@ func TestStartWorkersMinimalConfig(t *testing.T) {
 }
 
 func TestStartWorkersMountsTLSSecret(t *testing.T) {
-	client := fake.NewClientset()
-	s, err := New(client, Config{Namespace: "default", Image: "runnel:1", TLSSecret: "runnel-tls"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := scheduler.StartRequest{JobID: "j", RunID: 1, Workers: 1, Slots: 1, ControllerAddr: "c:9190"}
-	if err := s.StartWorkers(context.Background(), req); err != nil {
-		t.Fatal(err)
-	}
-	pod, err := client.CoreV1().Pods("default").Get(context.Background(), "runnel-j-1-0", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pod := onePod(t, Config{Namespace: "default", Image: "runnel:1", TLSSecret: "runnel-tls"})
 	wantVol := []corev1.Volume{{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "runnel-tls"}}}}
 	wantMount := []corev1.VolumeMount{{Name: "tls", MountPath: TLSMountPath, ReadOnly: true}}
 	if !reflect.DeepEqual(pod.Spec.Volumes, wantVol) || !reflect.DeepEqual(pod.Spec.Containers[0].VolumeMounts, wantMount) {
@@ -468,19 +463,7 @@ func wantPods(t *testing.T, client *fake.Clientset, want ...string) {
 }
 
 func TestStartWorkersTakesEnvFromSecret(t *testing.T) {
-	client := fake.NewClientset()
-	s, err := New(client, Config{Namespace: "default", Image: "runnel:1", EnvSecret: "runnel-checkpoints"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := scheduler.StartRequest{JobID: "j", RunID: 1, Workers: 1, Slots: 1, ControllerAddr: "c:9190"}
-	if err := s.StartWorkers(context.Background(), req); err != nil {
-		t.Fatal(err)
-	}
-	pod, err := client.CoreV1().Pods("default").Get(context.Background(), "runnel-j-1-0", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pod := onePod(t, Config{Namespace: "default", Image: "runnel:1", EnvSecret: "runnel-checkpoints"})
 	want := []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "runnel-checkpoints"}}}}
 	if got := pod.Spec.Containers[0].EnvFrom; !reflect.DeepEqual(got, want) {
 		t.Errorf("envFrom %+v, want %+v", got, want)
