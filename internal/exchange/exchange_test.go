@@ -407,6 +407,8 @@ func TestReceiverKilled(t *testing.T) {
 	start := time.Now()
 	if _, err := recvTimeout(t, in); err == nil || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Recv = %v, want the stream's failure", err)
+	} else if d := engine.DomainOf(err); d != engine.DomainExternal {
+		t.Errorf("Recv error %q is in domain %s, want external", err, d)
 	}
 	var sendErr error
 	for i := 0; sendErr == nil && time.Since(start) < 5*time.Second; i++ {
@@ -417,6 +419,9 @@ func TestReceiverKilled(t *testing.T) {
 	}
 	if !strings.Contains(sendErr.Error(), b.addr) {
 		t.Errorf("Send error %q does not name the peer", sendErr)
+	}
+	if d := engine.DomainOf(sendErr); d != engine.DomainExternal {
+		t.Errorf("Send error %q is in domain %s, want external", sendErr, d)
 	}
 }
 

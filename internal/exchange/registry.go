@@ -176,7 +176,9 @@ func (b *inbox) put(ctx context.Context, m engine.Message) error {
 // fail makes Recv return err; the first failure wins.
 func (b *inbox) fail(err error) {
 	b.failOnce.Do(func() {
-		b.err = err
+		// A stream from another worker broke: the network's or the peer's
+		// doing, unless it was already attributed.
+		b.err = engine.WithDomain(engine.DomainExternal, err)
 		close(b.failed)
 	})
 }

@@ -211,7 +211,7 @@ func (o *outbox) Send(ctx context.Context, m engine.Message) error {
 		if err := o.guard(ctx, o.open); err != nil {
 			o.cancel() // a later Send starts afresh
 			o.cancel = nil
-			return fmt.Errorf("exchange to %s (%s): %w", o.peer, o.addr, err)
+			return o.linkErr(err)
 		}
 	}
 	if err := o.acquire(ctx); err != nil {
@@ -227,7 +227,7 @@ func (o *outbox) Send(ctx context.Context, m engine.Message) error {
 			<-o.done
 			err = o.err
 		}
-		return fmt.Errorf("exchange to %s (%s): %w", o.peer, o.addr, err)
+		return o.linkErr(err)
 	}
 	if m.Batch != nil {
 		m.Batch.Release()
@@ -238,10 +238,16 @@ func (o *outbox) Send(ctx context.Context, m engine.Message) error {
 		o.ended = true
 		o.enc.close()
 		if err := o.stream.CloseSend(); err != nil {
-			return fmt.Errorf("exchange to %s (%s): %w", o.peer, o.addr, err)
+			return o.linkErr(err)
 		}
 	}
 	return nil
+}
+
+// linkErr says that the link to the peer failed. Such failures are the
+// network's or the peer machine's, not the query's nor Runnel's: external.
+func (o *outbox) linkErr(err error) error {
+	return engine.WithDomain(engine.DomainExternal, fmt.Errorf("exchange to %s (%s): %w", o.peer, o.addr, err))
 }
 
 // guard runs call, cancelling the stream if ctx ends first. Then the
@@ -319,7 +325,7 @@ func (o *outbox) acquire(ctx context.Context) error {
 		select {
 		case <-o.wake:
 		case <-o.done:
-			return fmt.Errorf("exchange to %s (%s): %w", o.peer, o.addr, o.err)
+			return o.linkErr(o.err)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
