@@ -30,24 +30,60 @@ type numAcc struct {
 	set  bool
 }
 
-// flatGroups is an open-addressing hash table (linear probing) of group
-// numbers: a slot holds 32 bits of the key's hash and the group number
-// plus one (0 is empty), so a probe touches one cache line and reads the
-// group's key only when the hash bits agree.
-type flatGroups struct {
+// slotIndex is an open-addressing index (linear probing) from 64-bit
+// hashes to entry numbers: a slot holds 32 bits of the hash and the entry
+// number plus one (0 is empty), so a probe touches one cache line and the
+// owner compares an entry's key only when the hash bits agree. Nothing in
+// it is a pointer. Owners probe the slots themselves, since what counts as
+// a match differs, and fill an empty slot through fill.
+type slotIndex struct {
 	slots  []uint64
 	mask   uint64
-	keys   []ikey
-	hashes []uint64
-	accs   []numAcc // len(keys) * number of aggregates
+	hashes []uint64 // per entry, to place them again when the index grows
+}
+
+func newSlotIndex(hint int) slotIndex {
+	size := 16
+	for size*3 < hint*4 { // room for hint entries under 3/4 load
+		size *= 2
+	}
+	return slotIndex{slots: make([]uint64, size), mask: uint64(size - 1)}
+}
+
+// fill makes the empty slot i point to a new entry of hash h, growing the
+// index past 3/4 load, and returns the entry's number.
+func (x *slotIndex) fill(i, h uint64) int32 {
+	e := int32(len(x.hashes))
+	x.slots[i] = h>>32<<32 | uint64(e+1)
+	x.hashes = append(x.hashes, h)
+	if uint64(len(x.hashes))*4 > uint64(len(x.slots))*3 {
+		x.grow()
+	}
+	return e
+}
+
+func (x *slotIndex) grow() {
+	x.slots = make([]uint64, 2*len(x.slots))
+	x.mask = uint64(len(x.slots) - 1)
+	for e, h := range x.hashes {
+		i := h & x.mask
+		for x.slots[i] != 0 {
+			i = (i + 1) & x.mask
+		}
+		x.slots[i] = h>>32<<32 | uint64(e+1)
+	}
+}
+
+// flatGroups is a hash table of groups: a slotIndex of their numbers, and
+// per group its key and accumulators.
+type flatGroups struct {
+	slotIndex
+	keys []ikey
+	accs []numAcc // len(keys) * number of aggregates
 }
 
 func newFlatGroups(hint int) *flatGroups {
-	size := 16
-	for size*3 < hint*4 { // room for hint groups under 3/4 load
-		size *= 2
-	}
-	return &flatGroups{slots: make([]uint64, size), mask: uint64(size - 1)}
+	return &flatGroups{slotIndex: newSlotIndex(hint)}
 }
 
 func (g *flatGroups) len() int { return len(g.keys) }
@@ -70,17 +106,11 @@ func (g *flatGroups) group(k *ikey, h uint64, naggs int) int32 {
 	for i := h & g.mask; ; i = (i + 1) & g.mask {
 		s := g.slots[i]
 		if s == 0 {
-			idx := int32(len(g.keys))
-			g.slots[i] = fp | uint64(idx+1)
 			g.keys = append(g.keys, *k)
-			g.hashes = append(g.hashes, h)
 			for j := 0; j < naggs; j++ {
 				g.accs = append(g.accs, numAcc{})
 			}
-			if uint64(len(g.keys))*4 > uint64(len(g.slots))*3 {
-				g.grow()
-			}
-			return idx
+			return g.fill(i, h)
 		}
 		if s&^0xffffffff == fp {
 			idx := int32(uint32(s)) - 1
@@ -88,18 +118,6 @@ func (g *flatGroups) group(k *ikey, h uint64, naggs int) int32 {
 				return idx
 			}
 		}
-	}
-}
-
-func (g *flatGroups) grow() {
-	g.slots = make([]uint64, 2*len(g.slots))
-	g.mask = uint64(len(g.slots) - 1)
-	for idx, h := range g.hashes {
-		i := h & g.mask
-		for g.slots[i] != 0 {
-			i = (i + 1) & g.mask
-		}
-		g.slots[i] = h>>32<<32 | uint64(idx+1)
 	}
 }
 

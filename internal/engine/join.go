@@ -70,25 +70,17 @@ type joinEntry struct {
 
 type chain struct{ head, tail int32 }
 
-// chainTable maps key hashes to the chains of rows with that hash: an
-// open-addressing table (linear probing) whose slots hold 32 bits of the
-// hash and the chain number plus one (0 is empty). Nothing in it is a
-// pointer. Keys are told apart by those 32 bits only: the rare keys that
-// share them share a chain, and the join compares the keys of the rows
-// it finds anyway.
+// chainTable maps key hashes to the chains of rows with that hash, through
+// a slotIndex of chain numbers. Keys are told apart by the 32 hash bits of
+// a slot only: the rare keys that share them share a chain, and the join
+// compares the keys of the rows it finds anyway.
 type chainTable struct {
-	slots  []uint64
-	mask   uint64
+	slotIndex
 	chains []chain
-	hashes []uint64 // per chain, to grow the table
 }
 
 func newChainTable(hint int) *chainTable {
-	size := 16
-	for size*3 < hint*4 {
-		size *= 2
-	}
-	return &chainTable{slots: make([]uint64, size), mask: uint64(size - 1)}
+	return &chainTable{slotIndex: newSlotIndex(hint)}
 }
 
 // get returns the chain of hash h.
@@ -111,12 +103,8 @@ func (t *chainTable) add(h uint64, e int32, entries []joinEntry) {
 	for i := h & t.mask; ; i = (i + 1) & t.mask {
 		s := t.slots[i]
 		if s == 0 {
-			t.slots[i] = fp | uint64(len(t.chains)+1)
 			t.chains = append(t.chains, chain{e, e})
-			t.hashes = append(t.hashes, h)
-			if uint64(len(t.chains))*4 > uint64(len(t.slots))*3 {
-				t.grow()
-			}
+			t.fill(i, h)
 			return
 		}
 		if s&^0xffffffff == fp {
@@ -125,18 +113,6 @@ func (t *chainTable) add(h uint64, e int32, entries []joinEntry) {
 			ch.tail = e
 			return
 		}
-	}
-}
-
-func (t *chainTable) grow() {
-	t.slots = make([]uint64, 2*len(t.slots))
-	t.mask = uint64(len(t.slots) - 1)
-	for c, h := range t.hashes {
-		i := h & t.mask
-		for t.slots[i] != 0 {
-			i = (i + 1) & t.mask
-		}
-		t.slots[i] = h>>32<<32 | uint64(c+1)
 	}
 }
 
