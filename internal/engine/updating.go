@@ -115,23 +115,13 @@ func (u *updatingAgg) Process(ctx context.Context, b arrow.RecordBatch, out Coll
 	if n == 0 {
 		return nil
 	}
-	tsCol, ok := b.Column(int(b.NumCols()) - 1).(*array.Timestamp)
-	if !ok {
-		return fmt.Errorf("updating aggregate: last column is %s, not a timestamp", b.Column(int(b.NumCols())-1).DataType())
-	}
-	ts := tsCol.TimestampValues()
-	keys := make([]arrow.Array, len(u.cfg.Keys))
-	for i, k := range u.cfg.Keys {
-		keys[i] = b.Column(k)
-	}
-	args := make([]arrow.Array, len(u.cfg.Aggs))
-	for i, a := range u.cfg.Aggs {
-		if a.Kind != AggCountStar {
-			args[i] = b.Column(a.Arg)
-		}
+	ts, keys, args, err := aggInputs("updating aggregate", b, u.cfg.Keys, u.cfg.Aggs)
+	if err != nil {
+		return err
 	}
 	var retract *array.Boolean
 	if u.cfg.Retract >= 0 {
+		var ok bool
 		if retract, ok = b.Column(u.cfg.Retract).(*array.Boolean); !ok {
 			return fmt.Errorf("updating aggregate: column %d is %s, not the %s flags", u.cfg.Retract, b.Column(u.cfg.Retract).DataType(), RetractField)
 		}

@@ -175,22 +175,33 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-func (w *windowAgg) Process(ctx context.Context, b arrow.RecordBatch, _ Collector) error {
-	n := int(b.NumRows())
-	tsCol, ok := b.Column(int(b.NumCols()) - 1).(*array.Timestamp)
+// aggInputs picks an aggregate's inputs out of b: its event times (the
+// last column), its key columns and each aggregate's argument (nil for
+// COUNT(*)).
+func aggInputs(what string, b arrow.RecordBatch, keyCols []int, aggs []AggSpec) (ts []arrow.Timestamp, keys, args []arrow.Array, err error) {
+	last := b.Column(int(b.NumCols()) - 1)
+	tsCol, ok := last.(*array.Timestamp)
 	if !ok {
-		return fmt.Errorf("window aggregate: last column is %s, not a timestamp", b.Column(int(b.NumCols())-1).DataType())
+		return nil, nil, nil, fmt.Errorf("%s: last column is %s, not a timestamp", what, last.DataType())
 	}
-	ts := tsCol.TimestampValues()
-	keys := make([]arrow.Array, len(w.cfg.Keys))
-	for i, k := range w.cfg.Keys {
+	keys = make([]arrow.Array, len(keyCols))
+	for i, k := range keyCols {
 		keys[i] = b.Column(k)
 	}
-	args := make([]arrow.Array, len(w.cfg.Aggs))
-	for i, a := range w.cfg.Aggs {
+	args = make([]arrow.Array, len(aggs))
+	for i, a := range aggs {
 		if a.Kind != AggCountStar {
 			args[i] = b.Column(a.Arg)
 		}
+	}
+	return tsCol.TimestampValues(), keys, args, nil
+}
+
+func (w *windowAgg) Process(ctx context.Context, b arrow.RecordBatch, _ Collector) error {
+	n := int(b.NumRows())
+	ts, keys, args, err := aggInputs("window aggregate", b, w.cfg.Keys, w.cfg.Aggs)
+	if err != nil {
+		return err
 	}
 	spec := w.cfg.Window
 	var starts, ends []arrow.Timestamp
