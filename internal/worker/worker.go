@@ -374,14 +374,23 @@ func (w *worker) report(r engine.CheckpointReport) {
 	}
 }
 
-// StopExecution stops the subtasks; the end is reported by await.
-func (w *worker) StopExecution(_ context.Context, req *pb.StopExecutionRequest) (*pb.StopExecutionResponse, error) {
-	if err := w.checkRef(req.GetWorker()); err != nil {
+// running is the execution a command addressed to ref acts on.
+func (w *worker) running(ref *pb.WorkerRef) (engine.Execution, error) {
+	if err := w.checkRef(ref); err != nil {
 		return nil, err
 	}
 	x := w.execution()
 	if x == nil {
 		return nil, status.Error(codes.FailedPrecondition, "no execution is running")
+	}
+	return x, nil
+}
+
+// StopExecution stops the subtasks; the end is reported by await.
+func (w *worker) StopExecution(_ context.Context, req *pb.StopExecutionRequest) (*pb.StopExecutionResponse, error) {
+	x, err := w.running(req.GetWorker())
+	if err != nil {
+		return nil, err
 	}
 	mode := engine.StopGraceful
 	if req.GetImmediate() {
@@ -393,12 +402,9 @@ func (w *worker) StopExecution(_ context.Context, req *pb.StopExecutionRequest) 
 
 // Checkpoint has this worker's sources inject a barrier.
 func (w *worker) Checkpoint(_ context.Context, req *pb.CheckpointRequest) (*pb.CheckpointResponse, error) {
-	if err := w.checkRef(req.GetWorker()); err != nil {
+	x, err := w.running(req.GetWorker())
+	if err != nil {
 		return nil, err
-	}
-	x := w.execution()
-	if x == nil {
-		return nil, status.Error(codes.FailedPrecondition, "no execution is running")
 	}
 	if err := x.Checkpoint(req.GetEpoch(), req.GetFinal()); err != nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "%v", err)
@@ -408,12 +414,9 @@ func (w *worker) Checkpoint(_ context.Context, req *pb.CheckpointRequest) (*pb.C
 
 // Commit has this worker's two-phase sinks publish an epoch.
 func (w *worker) Commit(ctx context.Context, req *pb.CommitRequest) (*pb.CommitResponse, error) {
-	if err := w.checkRef(req.GetWorker()); err != nil {
+	x, err := w.running(req.GetWorker())
+	if err != nil {
 		return nil, err
-	}
-	x := w.execution()
-	if x == nil {
-		return nil, status.Error(codes.FailedPrecondition, "no execution is running")
 	}
 	if err := x.Commit(ctx, req.GetEpoch()); err != nil {
 		return nil, status.Errorf(codes.Internal, "%v", err)
