@@ -45,7 +45,6 @@ type Cluster struct {
 	store  store.Store
 	ctrl   *controller.Controller // nil without the controller role
 	parts  *controllerParts       // nil without the controller role
-	rpc    *loopback              // nil unless the embedded API reaches the controller over gRPC
 	remote *remoteController      // nil unless the API reaches a controller in another process
 	srv    *http.Server           // nil without the API role
 	addr   string
@@ -194,16 +193,14 @@ func (c *Cluster) startAPI(ctx context.Context) error {
 		apiCtrl api.Controller
 		nudge   func()
 	)
-	switch {
-	case c.ctrl != nil && cfg.API.ControllerGRPC:
-		lb, err := startLoopback(c.ctrl)
-		if err != nil {
-			return err
-		}
-		c.rpc, apiCtrl, nudge = lb, lb.client, c.ctrl.Nudge
-	case c.ctrl != nil:
+	if c.ctrl != nil && !cfg.API.ControllerGRPC {
 		apiCtrl, nudge = c.ctrl, c.ctrl.Nudge
-	default:
+	} else {
+		if c.ctrl != nil {
+			// api.controller_grpc: through this process's controller
+			// server, as an API server in another process would.
+			cfg.API.ControllerAddr = c.parts.advertise
+		}
 		rc, err := newRemoteController(ctx, cfg, c.log)
 		if err != nil {
 			return err
@@ -292,9 +289,6 @@ func (c *Cluster) Shutdown() error {
 // HTTP server and the controller loop.
 func (c *Cluster) closeParts() error {
 	var errs []error
-	if c.rpc != nil {
-		errs = append(errs, c.rpc.stop())
-	}
 	if c.remote != nil {
 		errs = append(errs, c.remote.close())
 	}

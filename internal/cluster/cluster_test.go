@@ -185,10 +185,11 @@ func TestPreviewStreamsOverSSE(t *testing.T) {
 	previewStreamsOverSSE(t, testConfig(t, t.TempDir()))
 }
 
-// The same with the API reaching the controller over loopback gRPC.
+// The same with the API reaching the controller through its gRPC server.
 func TestPreviewStreamsOverSSEThroughGRPC(t *testing.T) {
 	cfg := testConfig(t, t.TempDir())
 	cfg.API.ControllerGRPC = true
+	cfg.Controller.GRPCAddr = "127.0.0.1:0"
 	previewStreamsOverSSE(t, cfg)
 }
 

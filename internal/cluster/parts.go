@@ -43,9 +43,9 @@ type controllerParts struct {
 }
 
 // needsServer reports whether the controller must serve gRPC: its workers
-// run elsewhere, or API servers do.
+// run elsewhere, API servers do, or the API here is to use it anyway.
 func needsServer(cfg config.Config, withAPI bool) bool {
-	return cfg.Controller.Scheduler != "embedded" || !withAPI
+	return cfg.Controller.Scheduler != "embedded" || !withAPI || cfg.API.ControllerGRPC
 }
 
 func newControllerParts(ctx context.Context, cfg config.Config, log *slog.Logger, checkpointURL string, withAPI bool) (*controllerParts, error) {

@@ -19,9 +19,9 @@ import (
 	"github.com/runnel-dev/runnel/internal/rpc"
 )
 
-// remoteController is the API's view of a controller in another process:
-// at the address configured, or else whichever controller PostgreSQL
-// records as the leader.
+// remoteController is the API's view of a controller over gRPC (in
+// another process, or this one with api.controller_grpc): at the address
+// configured, or else whichever controller PostgreSQL records as leader.
 type remoteController struct {
 	api.Controller
 	nudge func()

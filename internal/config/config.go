@@ -66,9 +66,9 @@ type API struct {
 	PreviewTTL                time.Duration `koanf:"preview_ttl"`
 	SSEKeepAlive              time.Duration `koanf:"sse_keep_alive"`
 	ShutdownTimeout           time.Duration `koanf:"shutdown_timeout"`
-	// ControllerGRPC makes the embedded API reach the controller over gRPC
-	// on a loopback port instead of in process, as it will when the two run
-	// apart. Off by default.
+	// ControllerGRPC makes the embedded API reach the controller through
+	// the controller's gRPC server (controller.grpc_addr) instead of in
+	// process, as it does when the two run apart. Off by default.
 	ControllerGRPC bool `koanf:"controller_grpc"`
 	// ControllerAddr is the controller's gRPC address for `runnel api`. With
 	// PostgreSQL it may stay empty: the API follows the leader recorded there.
