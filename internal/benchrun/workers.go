@@ -11,10 +11,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/keepalive"
 
 	"github.com/runnel-dev/runnel/bench/nexmark"
 	"github.com/runnel-dev/runnel/internal/engine"
+	"github.com/runnel-dev/runnel/internal/rpc"
 	"github.com/runnel-dev/runnel/internal/rpc/runnelpb"
 	"github.com/runnel-dev/runnel/internal/scheduler"
 	"github.com/runnel-dev/runnel/internal/scheduler/process"
@@ -81,7 +81,7 @@ func RunOnWorkers(ctx context.Context, cfg WorkersConfig) (WorkersResult, error)
 	if err != nil {
 		return res, err
 	}
-	srv := grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}))
+	srv := grpc.NewServer(rpc.KeepalivePolicy())
 	defer srv.Stop()
 	var runner *scheduler.Runner
 	procs, err := process.New(process.Config{

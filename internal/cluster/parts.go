@@ -8,10 +8,8 @@ import (
 	"net"
 	"os"
 	"strings"
-	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/keepalive"
 
 	"github.com/runnel-dev/runnel/internal/config"
 	"github.com/runnel-dev/runnel/internal/controller"
@@ -69,9 +67,7 @@ func newControllerParts(ctx context.Context, cfg config.Config, log *slog.Logger
 	if err != nil {
 		return nil, fmt.Errorf("listening for controller gRPC on %s: %w", cfg.Controller.GRPCAddr, err)
 	}
-	// Workers ping every 10s to notice a vanished controller; allow it.
-	policy := grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true})
-	p.ln, p.srv, p.served = ln, grpc.NewServer(srvOpt, policy), make(chan error, 1)
+	p.ln, p.srv, p.served = ln, grpc.NewServer(srvOpt, rpc.KeepalivePolicy()), make(chan error, 1)
 	p.advertise = cfg.Controller.AdvertiseAddr
 	if p.advertise == "" {
 		p.advertise = ln.Addr().String()

@@ -85,11 +85,10 @@ func Run(ctx context.Context, cfg Config) error {
 		addr = net.JoinHostPort(cfg.AdvertiseHost, port)
 	}
 	// Keepalives notice a peer machine that vanished without closing its
-	// connections (a killed process resets them at once anyway).
-	cfg.DialOptions = append(cfg.DialOptions, grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}))
-	cfg.ServerOptions = append(cfg.ServerOptions,
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}))
+	// connections, in both directions.
+	cfg.DialOptions = append(cfg.DialOptions, rpc.KeepaliveDial())
+	cfg.ServerOptions = append(cfg.ServerOptions, rpc.KeepalivePolicy(),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: rpc.KeepaliveTime, Timeout: rpc.KeepaliveTimeout}))
 	conn, err := grpc.NewClient(cfg.ControllerAddr, cfg.DialOptions...)
 	if err != nil {
 		_ = ln.Close()
