@@ -7,7 +7,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/runnel-dev/runnel/internal/config"
-	"github.com/runnel-dev/runnel/internal/rpc"
+	"github.com/runnel-dev/runnel/internal/cluster"
 	"github.com/runnel-dev/runnel/internal/worker"
 )
 
@@ -26,7 +26,7 @@ ends or the controller is unreachable for worker.controller_timeout.`,
 			if err != nil {
 				return usageError{err}
 			}
-			tls := rpc.TLSConfig{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile, CAFile: cfg.TLS.CAFile, ServerName: cfg.TLS.ServerName}
+			tls := cluster.TLSConfig(cfg)
 			srvOpt, err := tls.ServerOption()
 			if err != nil {
 				return err

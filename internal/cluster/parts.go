@@ -54,7 +54,7 @@ func newControllerParts(ctx context.Context, cfg config.Config, log *slog.Logger
 	if !needsServer(cfg, withAPI) {
 		return p, nil
 	}
-	tlsCfg := tlsConfig(cfg)
+	tlsCfg := TLSConfig(cfg)
 	srvOpt, err := tlsCfg.ServerOption()
 	if err != nil {
 		return nil, err
@@ -122,8 +122,8 @@ func newControllerParts(ctx context.Context, cfg config.Config, log *slog.Logger
 	return p, nil
 }
 
-// tlsConfig is the gRPC TLS setting of every component.
-func tlsConfig(cfg config.Config) rpc.TLSConfig {
+// TLSConfig is the gRPC TLS setting of every component, workers included.
+func TLSConfig(cfg config.Config) rpc.TLSConfig {
 	return rpc.TLSConfig{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile, CAFile: cfg.TLS.CAFile, ServerName: cfg.TLS.ServerName}
 }
 

@@ -29,7 +29,7 @@ type remoteController struct {
 }
 
 func newRemoteController(ctx context.Context, cfg config.Config, log *slog.Logger) (*remoteController, error) {
-	dial, err := tlsConfig(cfg).DialOption()
+	dial, err := TLSConfig(cfg).DialOption()
 	if err != nil {
 		return nil, err
 	}
