@@ -171,14 +171,14 @@ func (p *controllerParts) lead(ctx context.Context, ctrl *controller.Controller)
 	host, _ := os.Hostname()
 	identity := fmt.Sprintf("%s/%d", host, os.Getpid())
 	p.log.Info("waiting for the controller lease", "identity", identity)
-	lease, err := leader.Campaign(ctx, leader.Config{URL: p.cfg.DatabaseURL, Key: leaseKey(p.cfg.DatabaseURL), Identity: identity, Address: p.advertise, Logger: p.log})
+	lease, err := leader.Campaign(ctx, leader.Config{URL: p.cfg.DatabaseURL, Identity: identity, Address: p.advertise, Logger: p.log})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return fmt.Errorf("campaigning for the controller lease: %w", err)
 	}
-	p.log.Info("leading: this controller runs the jobs", "identity", identity)
+	p.log.Info("leading: this controller runs the jobs", "identity", identity, "address", p.advertise)
 	runCtx, cancel := context.WithCancel(ctx)
 	lost := make(chan struct{})
 	go func() {

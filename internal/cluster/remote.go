@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
@@ -60,18 +58,4 @@ func newRemoteController(ctx context.Context, cfg config.Config, log *slog.Logge
 
 func isPostgres(dbURL string) bool {
 	return strings.HasPrefix(dbURL, "postgres://") || strings.HasPrefix(dbURL, "postgresql://")
-}
-
-// leaseKey is the advisory lock key of the store at dbURL: one per database
-// and schema, so that controllers of separate Runnel installations on one
-// PostgreSQL server never compete, while every URL spelling of one store
-// (other hosts, options) agrees.
-func leaseKey(dbURL string) int64 {
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		return leader.DefaultKey
-	}
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(strings.TrimPrefix(u.Path, "/") + "\x00" + u.Query().Get("search_path")))
-	return int64(h.Sum64() >> 1)
 }

@@ -18,16 +18,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	neturl "net/url"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// DefaultKey is the advisory lock key controllers campaign on when
-// Config.Key is zero.
-const DefaultKey int64 = 0x72756e6e656c4c44 // "runnelLD"
+// fallbackKey is the lock key of a URL KeyFor cannot parse.
+const fallbackKey int64 = 0x72756e6e656c4c44 // "runnelLD"
+
+// KeyFor is the advisory lock key of the store at url: one per database
+// and schema (search_path), so that controllers of separate Runnel
+// installations on one PostgreSQL server never compete, while every URL
+// spelling of one store (other hosts, options) agrees.
+func KeyFor(url string) int64 {
+	u, err := neturl.Parse(url)
+	if err != nil {
+		return fallbackKey
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(strings.TrimPrefix(u.Path, "/") + "\x00" + u.Query().Get("search_path")))
+	return int64(h.Sum64() >> 1)
+}
 
 // Defaults for the zero values of Config.
 const (
@@ -43,7 +59,7 @@ type Config struct {
 	// URL is the PostgreSQL connection string. Its search_path (if any)
 	// decides which schema's controller_leader table is written.
 	URL string
-	// Key is the advisory lock key; zero means DefaultKey. Controllers
+	// Key is the advisory lock key; zero means KeyFor(URL). Controllers
 	// that compete must use the same key.
 	Key int64
 	// Identity names this controller (host, pod) in controller_leader.
@@ -60,7 +76,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Key == 0 {
-		c.Key = DefaultKey
+		c.Key = KeyFor(c.URL)
 	}
 	if c.RetryInterval <= 0 {
 		c.RetryInterval = DefaultRetryInterval
@@ -111,7 +127,6 @@ func Campaign(ctx context.Context, cfg Config) (*Lease, error) {
 		if leading {
 			l := &Lease{cfg: cfg, conn: conn, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 			go l.watch()
-			cfg.Logger.Info("leading", "identity", cfg.Identity, "address", cfg.Address)
 			return l, nil
 		}
 		if err != nil {

@@ -257,3 +257,26 @@ func TestCurrentLeaderOnConn(t *testing.T) {
 		t.Fatalf("CurrentLeader = %+v, %v", l, err)
 	}
 }
+
+// One store, one key, however its URL is spelled; another schema or
+// database, another key.
+func TestKeyFor(t *testing.T) {
+	base := KeyFor("postgres://a@h1:5432/runnel?search_path=s1")
+	for _, same := range []string{
+		"postgres://b@h2:6543/runnel?search_path=s1&sslmode=disable",
+		"postgresql://h3/runnel?sslmode=require&search_path=s1",
+	} {
+		if KeyFor(same) != base {
+			t.Errorf("%s: another key than the same store's", same)
+		}
+	}
+	for _, other := range []string{
+		"postgres://a@h1:5432/runnel?search_path=s2",
+		"postgres://a@h1:5432/runnel",
+		"postgres://a@h1:5432/other?search_path=s1",
+	} {
+		if KeyFor(other) == base {
+			t.Errorf("%s: the same key as another store", other)
+		}
+	}
+}
