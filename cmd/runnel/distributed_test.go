@@ -159,7 +159,12 @@ func (d *distributed) api(extra ...string) *client.Client {
 // q5 renders Nexmark q5 (hot items over sliding windows) at a fixed event
 // rate, so that a run lasts long enough to be killed in the middle.
 func q5(t *testing.T, dir string, events int64, rate float64) string {
-	src := nexmark.Source{Events: events, Seed: 5, EventRate: rate, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 500}
+	return renderQ5(t, dir, nexmark.Source{Events: events, Seed: 5, EventRate: rate, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 500})
+}
+
+// renderQ5 renders Nexmark q5 over src into a JSON file sink in dir.
+func renderQ5(t *testing.T, dir string, src nexmark.Source) string {
+	t.Helper()
 	q, err := nexmark.Render("q5", src, nexmark.FileSink(dir, "json"))
 	if err != nil {
 		t.Fatal(err)

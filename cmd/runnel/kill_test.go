@@ -28,14 +28,8 @@ func TestKilledClusterResumesExactlyOnce(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	dataDir := t.TempDir()
-	query := func(dir string) string {
-		src := nexmark.Source{Events: 60000, Seed: 3, EventRate: 20000, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 4000}
-		q, err := nexmark.Render("q5", src, nexmark.FileSink(dir, "json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return q
-	}
+	src := nexmark.Source{Events: 60000, Seed: 3, EventRate: 20000, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 4000}
+	query := func(dir string) string { return renderQ5(t, dir, src) }
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd, addr, _ := startClusterBinary(t, bin, dataDir)

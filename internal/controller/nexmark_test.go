@@ -50,14 +50,8 @@ func TestNexmarkExactlyOnce(t *testing.T) {
 	}{{"q5", 4000}, {"q8", 2000}} {
 		t.Run(q.name, func(t *testing.T) {
 			h, _ := checkpointHarness(t, nil)
-			query := func(dir string) string {
-				src := nexmark.Source{Events: events, Seed: 7, EventRate: 20000, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: q.eventTimeRate}
-				sql, err := nexmark.Render(q.name, src, nexmark.FileSink(dir, "json"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				return sql
-			}
+			src := nexmark.Source{Events: events, Seed: 7, EventRate: 20000, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: q.eventTimeRate}
+			query := func(dir string) string { return renderNexmark(t, q.name, src, dir, "json") }
 			run := func(name string, disturb func(p store.Pipeline)) []string {
 				dir := t.TempDir()
 				p := h.createWithInterval(query(dir), 200*time.Millisecond)
@@ -185,14 +179,8 @@ func TestNexmarkPanickingOperator(t *testing.T) {
 	h, _ := checkpointHarness(t, func(c *Config) {
 		c.Runner.(*faultRunner).inner = panicRunner{inner: engine.NewRunner(), armed: armed}
 	})
-	query := func(dir string) string {
-		src := nexmark.Source{Events: 40000, Seed: 7, EventRate: 20000, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 4000}
-		sql, err := nexmark.Render("q5", src, nexmark.FileSink(dir, "json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sql
-	}
+	src := nexmark.Source{Events: 40000, Seed: 7, EventRate: 20000, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 4000}
+	query := func(dir string) string { return renderNexmark(t, "q5", src, dir, "json") }
 	wantDir, gotDir := t.TempDir(), t.TempDir()
 	base := h.createWithInterval(query(wantDir), 200*time.Millisecond)
 	h.waitState(base, lifecycle.Finished)
@@ -254,14 +242,8 @@ func foldChangelog(t *testing.T, lines []string) []string {
 // folds to equals that of an uninterrupted run.
 func TestNexmarkUpdatingExactlyOnce(t *testing.T) {
 	h, _ := checkpointHarness(t, nil)
-	query := func(dir string) string {
-		src := nexmark.Source{Events: 40000, Seed: 7, EventRate: 20000, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 4000}
-		sql, err := nexmark.Render("q4", src, nexmark.FileSink(dir, "debezium_json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sql
-	}
+	src := nexmark.Source{Events: 40000, Seed: 7, EventRate: 20000, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 4000}
+	query := func(dir string) string { return renderNexmark(t, "q4", src, dir, "debezium_json") }
 	run := func(disturb func(p store.Pipeline)) []string {
 		dir := t.TempDir()
 		p := h.createWithInterval(query(dir), 200*time.Millisecond)
@@ -345,14 +327,8 @@ func TestNexmarkBadCheckpointWrites(t *testing.T) {
 			h, _ := checkpointHarness(t, func(c *Config) {
 				c.Checkpoints = &faultyStorage{Storage: c.Checkpoints.(*state.Storage), failEpoch: tc.failed, corruptEpoch: tc.corrupts}
 			})
-			query := func(dir string) string {
-				src := nexmark.Source{Events: 40000, Seed: 11, EventRate: 20000, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 4000}
-				sql, err := nexmark.Render("q5", src, nexmark.FileSink(dir, "json"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				return sql
-			}
+			src := nexmark.Source{Events: 40000, Seed: 11, EventRate: 20000, FirstEventTime: "2026-01-01T00:00:00Z", EventTimeRate: 4000}
+			query := func(dir string) string { return renderNexmark(t, "q5", src, dir, "json") }
 			wantDir, gotDir := t.TempDir(), t.TempDir()
 			base := h.createWithInterval(query(wantDir), 150*time.Millisecond)
 			h.waitState(base, lifecycle.Finished)
@@ -369,4 +345,14 @@ func TestNexmarkBadCheckpointWrites(t *testing.T) {
 			}
 		})
 	}
+}
+
+// renderNexmark renders a Nexmark query writing to a file sink in dir.
+func renderNexmark(t *testing.T, name string, src nexmark.Source, dir, format string) string {
+	t.Helper()
+	sql, err := nexmark.Render(name, src, nexmark.FileSink(dir, format))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sql
 }
