@@ -268,16 +268,9 @@ func (t *task) checkpoint(ctx context.Context, epoch int64, alignStart time.Time
 		}
 		return nil
 	}
-	if t.source != nil {
-		if err := take(0, t.source); err != nil {
-			return err
-		}
-	}
-	for i, op := range t.ops {
-		if err := take(t.opIdx[i], op); err != nil {
-			release()
-			return err
-		}
+	if err := t.eachInChain(take); err != nil {
+		release()
+		return err
 	}
 	rep.HasState = len(snaps) > 0
 	if t.lastWM > math.MinInt64 {
@@ -355,17 +348,26 @@ func (t *task) restore(ctx context.Context, st StateStore, job string, epoch int
 		}
 		return nil
 	}
+	if err := t.eachInChain(do); err != nil {
+		return err
+	}
+	return t.restoreWatermark(ctx, st, job, epoch)
+}
+
+// eachInChain calls f with the chain index of the source (if any) and of
+// each operator, in chain order, until it fails.
+func (t *task) eachInChain(f func(chainIdx int, v any) error) error {
 	if t.source != nil {
-		if err := do(0, t.source); err != nil {
+		if err := f(0, t.source); err != nil {
 			return err
 		}
 	}
 	for i, op := range t.ops {
-		if err := do(t.opIdx[i], op); err != nil {
+		if err := f(t.opIdx[i], op); err != nil {
 			return err
 		}
 	}
-	return t.restoreWatermark(ctx, st, job, epoch)
+	return nil
 }
 
 var watermarkSchema = arrow.NewSchema([]arrow.Field{{Name: "watermark", Type: arrow.PrimitiveTypes.Int64}}, nil)
