@@ -83,16 +83,12 @@ func RunOnWorkers(ctx context.Context, cfg WorkersConfig) (WorkersResult, error)
 	}
 	srv := grpc.NewServer(rpc.KeepalivePolicy())
 	defer srv.Stop()
-	var runner *scheduler.Runner
-	procs, err := process.New(process.Config{
-		Binary: cfg.Binary, Logger: log, Output: io.Discard,
-		OnExit: func(id string, err error) { runner.WorkerExited(id, err) },
-	})
+	procs, err := process.New(process.Config{Binary: cfg.Binary, Logger: log, Output: io.Discard})
 	if err != nil {
 		return res, err
 	}
 	defer procs.Close()
-	runner, err = scheduler.NewRunner(scheduler.RunnerConfig{
+	runner, err := scheduler.NewRunner(scheduler.RunnerConfig{
 		Scheduler:      procs,
 		ControllerAddr: ln.Addr().String(),
 		Slots:          (cfg.Parallelism + cfg.Workers - 1) / cfg.Workers,

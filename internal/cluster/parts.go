@@ -29,9 +29,8 @@ type controllerParts struct {
 	log *slog.Logger
 
 	runner engine.Runner
-	remote *scheduler.Runner  // nil for embedded workers
-	procs  *process.Scheduler // nil unless workers are processes
-	closer func() error       // releases the scheduler's resources
+	remote *scheduler.Runner // nil for embedded workers
+	closer func() error      // releases the scheduler's resources
 
 	srv       *grpc.Server // nil when nothing outside the process calls in
 	ln        net.Listener
@@ -79,20 +78,14 @@ func newControllerParts(ctx context.Context, cfg config.Config, log *slog.Logger
 		log.Warn("workers in pods cannot share file:// checkpoint storage with the controller unless it is a shared volume", "checkpoint_url", checkpointURL)
 	}
 	var sched scheduler.Scheduler
-	var remote *scheduler.Runner
 	switch cfg.Controller.Scheduler {
 	case "process":
-		procs, err := process.New(process.Config{
-			Env:    workerEnv(cfg),
-			Logger: log,
-			// Set below, once the runner exists.
-			OnExit: func(id string, err error) { remote.WorkerExited(id, err) },
-		})
+		procs, err := process.New(process.Config{Env: workerEnv(cfg), Logger: log})
 		if err != nil {
 			_ = ln.Close()
 			return nil, err
 		}
-		p.procs, sched = procs, procs
+		sched = procs
 		p.closer = func() error { procs.Close(); return nil }
 	case "kubernetes":
 		k, closer, err := kubernetesScheduler(ctx, cfg, log)
@@ -102,7 +95,7 @@ func newControllerParts(ctx context.Context, cfg config.Config, log *slog.Logger
 		}
 		sched, p.closer = k, closer
 	}
-	remote, err = scheduler.NewRunner(scheduler.RunnerConfig{
+	remote, err := scheduler.NewRunner(scheduler.RunnerConfig{
 		Scheduler:         sched,
 		ControllerAddr:    p.advertise,
 		CheckpointURL:     checkpointURL,

@@ -81,7 +81,11 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Runner{cfg: cfg, log: cfg.Logger.With("component", "scheduler"), runs: map[runKey]*run{}}, nil
+	r := &Runner{cfg: cfg, log: cfg.Logger.With("component", "scheduler"), runs: map[runKey]*run{}}
+	if w, ok := cfg.Scheduler.(ExitWatcher); ok {
+		w.WatchExits(r.WorkerExited)
+	}
+	return r, nil
 }
 
 // run is one run of a job on its workers.

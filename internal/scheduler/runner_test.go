@@ -52,6 +52,26 @@ type fakeScheduler struct {
 	starts  []scheduler.StartRequest
 	stops   []stopCall
 	workers map[string]*fakeWorker
+	exits   func(workerID string, err error) // what the runner watches
+}
+
+func (s *fakeScheduler) WatchExits(f func(workerID string, err error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.exits = f
+}
+
+// exited reports a worker's exit as a scheduler that watches its
+// workers would.
+func (s *fakeScheduler) exited(t *testing.T, id string, err error) {
+	t.Helper()
+	s.mu.Lock()
+	f := s.exits
+	s.mu.Unlock()
+	if f == nil {
+		t.Fatal("the runner does not watch the scheduler's worker exits")
+	}
+	f(id, err)
 }
 
 type stopCall struct {
@@ -520,7 +540,7 @@ func TestWorkerExitedFailsAtOnce(t *testing.T) {
 	r := newRunner(t, sched, func(c *scheduler.RunnerConfig) { c.Slots = 1; c.HeartbeatTimeout = time.Minute })
 	x := start(t, r, p, engine.RunOptions{JobID: "job", RunID: 1, Plan: src})
 	id := scheduler.WorkerID("job", 1, 0)
-	r.WorkerExited(id, errors.New("signal: killed"))
+	sched.exited(t, id, errors.New("signal: killed"))
 	waitDone(t, x, time.Second)
 	var te *engine.TaskError
 	if err := x.Err(); !errors.As(err, &te) || !strings.Contains(err.Error(), id) || !strings.Contains(err.Error(), "signal: killed") {
@@ -530,7 +550,7 @@ func TestWorkerExitedFailsAtOnce(t *testing.T) {
 		t.Error("the run's workers were not stopped")
 	}
 	// An unknown worker is ignored.
-	r.WorkerExited("nobody", errors.New("exit status 1"))
+	sched.exited(t, "nobody", errors.New("exit status 1"))
 }
 
 func TestBadRegistration(t *testing.T) {
@@ -633,7 +653,7 @@ func TestWorkerExitedBeforeRegistering(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	id := scheduler.WorkerID("job", 1, 1)
-	r.WorkerExited(id, errors.New("exit status 2"))
+	sched.exited(t, id, errors.New("exit status 2"))
 	select {
 	case err := <-started:
 		if err == nil || !strings.Contains(err.Error(), id) || !strings.Contains(err.Error(), "exit status 2") {

@@ -37,6 +37,15 @@ type Scheduler interface {
 	StopWorkers(ctx context.Context, jobID string, runID int64) error
 }
 
+// ExitWatcher is implemented by schedulers that learn when a worker's
+// process ends. NewRunner has them report it, so that the worker's run
+// fails at once instead of after missed heartbeats.
+type ExitWatcher interface {
+	// WatchExits makes f be told of every worker that exits without
+	// having been stopped, with why.
+	WatchExits(f func(workerID string, err error))
+}
+
 // WorkerID names worker i of a run. It is unique per controller and safe in
 // Kubernetes object names once lower-cased.
 func WorkerID(jobID string, runID int64, i int) string {

@@ -28,9 +28,6 @@ type Config struct {
 	Env  []string
 	// Output receives the workers' stdout and stderr (default os.Stderr).
 	Output io.Writer
-	// OnExit, if set, is told when a worker exits without having been
-	// stopped, with why.
-	OnExit func(workerID string, err error)
 	Logger *slog.Logger
 }
 
@@ -39,8 +36,9 @@ type Scheduler struct {
 	cfg Config
 	log *slog.Logger
 
-	mu    sync.Mutex
-	procs map[string]*proc // by worker id
+	mu     sync.Mutex
+	procs  map[string]*proc // by worker id
+	onExit func(workerID string, err error)
 }
 
 type proc struct {
@@ -52,7 +50,18 @@ type proc struct {
 	exited  chan struct{} // closed once Wait returned
 }
 
-var _ scheduler.Scheduler = (*Scheduler)(nil)
+var (
+	_ scheduler.Scheduler   = (*Scheduler)(nil)
+	_ scheduler.ExitWatcher = (*Scheduler)(nil)
+)
+
+// WatchExits makes f be told when a worker exits without having been
+// stopped.
+func (s *Scheduler) WatchExits(f func(workerID string, err error)) {
+	s.mu.Lock()
+	s.onExit = f
+	s.mu.Unlock()
+}
 
 // New returns a process scheduler.
 func New(cfg Config) (*Scheduler, error) {
@@ -103,7 +112,7 @@ func (s *Scheduler) StartWorkers(_ context.Context, req scheduler.StartRequest) 
 func (s *Scheduler) wait(p *proc) {
 	err := p.cmd.Wait()
 	s.mu.Lock()
-	stopped := p.stopped
+	stopped, onExit := p.stopped, s.onExit
 	if s.procs[p.id] == p {
 		delete(s.procs, p.id)
 	}
@@ -116,8 +125,8 @@ func (s *Scheduler) wait(p *proc) {
 		err = errors.New("exit status 0")
 	}
 	s.log.Warn("worker exited", "worker_id", p.id, "err", err)
-	if s.cfg.OnExit != nil {
-		s.cfg.OnExit(p.id, err)
+	if onExit != nil {
+		onExit(p.id, err)
 	}
 }
 

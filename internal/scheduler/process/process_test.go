@@ -34,11 +34,11 @@ func newScheduler(t *testing.T, exited chan<- string) *Scheduler {
 		Env:    []string{fakeWorkerEnv + "=1"},
 		Output: io.Discard,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		OnExit: func(id string, _ error) { exited <- id },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.WatchExits(func(id string, _ error) { exited <- id })
 	t.Cleanup(s.Close)
 	return s
 }
@@ -90,7 +90,7 @@ func TestStartAndStopWorkers(t *testing.T) {
 	}
 	select {
 	case id := <-exited:
-		t.Fatalf("OnExit(%s) for a worker that was stopped", id)
+		t.Fatalf("exit of %s reported for a worker that was stopped", id)
 	default:
 	}
 }
@@ -108,7 +108,7 @@ func TestWorkerThatDiesIsReported(t *testing.T) {
 	select {
 	case id := <-exited:
 		if id != "job_c-2-1" {
-			t.Fatalf("OnExit(%s), want job_c-2-1", id)
+			t.Fatalf("exit of %s reported, want job_c-2-1", id)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the killed worker was not reported")
