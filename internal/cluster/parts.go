@@ -19,6 +19,7 @@ import (
 	"github.com/runnel-dev/runnel/internal/rpc/runnelpb"
 	"github.com/runnel-dev/runnel/internal/scheduler"
 	"github.com/runnel-dev/runnel/internal/scheduler/process"
+	"github.com/runnel-dev/runnel/internal/store/storeopen"
 )
 
 // controllerParts is what the controller needs around it: the runner its
@@ -158,7 +159,7 @@ func (p *controllerParts) serve(ctrl *controller.Controller) error {
 // waits to be the leader, and stops at once if it loses the lease: two
 // controllers must never drive the same jobs.
 func (p *controllerParts) lead(ctx context.Context, ctrl *controller.Controller) error {
-	if !isPostgres(p.cfg.DatabaseURL) {
+	if !storeopen.IsPostgres(p.cfg.DatabaseURL) {
 		return ctrl.Run(ctx)
 	}
 	host, _ := os.Hostname()

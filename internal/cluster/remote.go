@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -15,6 +14,7 @@ import (
 	"github.com/runnel-dev/runnel/internal/config"
 	"github.com/runnel-dev/runnel/internal/leader"
 	"github.com/runnel-dev/runnel/internal/rpc"
+	"github.com/runnel-dev/runnel/internal/store/storeopen"
 )
 
 // remoteController is the API's view of a controller over gRPC (in
@@ -40,7 +40,7 @@ func newRemoteController(ctx context.Context, cfg config.Config, log *slog.Logge
 		c := rpc.NewControllerClient(conn)
 		return &remoteController{Controller: c, nudge: rpc.NudgeFunc(c, 2*time.Second, log), close: conn.Close}, nil
 	}
-	if !isPostgres(cfg.DatabaseURL) {
+	if !storeopen.IsPostgres(cfg.DatabaseURL) {
 		return nil, errors.New("api.controller_addr must be set when the API runs without a controller on SQLite")
 	}
 	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
@@ -54,8 +54,4 @@ func newRemoteController(ctx context.Context, cfg config.Config, log *slog.Logge
 		pool.Close()
 		return err
 	}}, nil
-}
-
-func isPostgres(dbURL string) bool {
-	return strings.HasPrefix(dbURL, "postgres://") || strings.HasPrefix(dbURL, "postgresql://")
 }

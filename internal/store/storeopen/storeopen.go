@@ -41,6 +41,13 @@ func Migrate(ctx context.Context, url string) (int64, error) {
 	return postgres.Migrate(ctx, target)
 }
 
+// IsPostgres reports whether url names a PostgreSQL store, which several
+// processes can share (SQLite stores are one process's).
+func IsPostgres(url string) bool {
+	kind, _, err := parse(url)
+	return err == nil && kind == "postgres"
+}
+
 // parse splits a store URL into its kind and what that kind's Open takes.
 func parse(url string) (kind, target string, err error) {
 	switch {

@@ -69,3 +69,18 @@ func TestOpenAndMigrateSQLite(t *testing.T) {
 		t.Error("Migrate(redis://) succeeded")
 	}
 }
+
+func TestIsPostgres(t *testing.T) {
+	for url, want := range map[string]bool{
+		"postgres://u@h/db":      true,
+		"postgresql://u@h/db":    true,
+		"sqlite:///tmp/r.db":     false,
+		"sqlite://":              false,
+		"mysql://u@h/db":         false,
+		"postgres-ish/no-scheme": false,
+	} {
+		if got := IsPostgres(url); got != want {
+			t.Errorf("IsPostgres(%q) = %v, want %v", url, got, want)
+		}
+	}
+}
