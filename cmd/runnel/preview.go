@@ -83,6 +83,12 @@ func runPreview(cmd *cobra.Command, c *client.Client, format outputFormat, query
 	}
 	fmt.Fprintf(stderr, "Started preview %s; Ctrl-C to stop.\n", p.ID)
 	j, err := waitJob(cmd, c, p, toRun, -1, timeout)
+	var failed *jobFailedError
+	if errors.As(err, &failed) {
+		// It failed before it ran long enough to be seen Running: report
+		// it as the preview's failure, as when it fails while we read.
+		return previewEnded(ctx, c, p, stderr, "before its output could be read")
+	}
 	if err != nil {
 		_ = stop()
 		if ctx.Err() != nil {
